@@ -1,0 +1,1 @@
+"""newsbeam pipelines: wiring of the stages in ``transforms`` into runnable jobs."""

@@ -1,0 +1,40 @@
+"""The ``newsbeam`` command: ``newsbeam ingest ...`` (more subcommands join as they are built)."""
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Optional
+
+USAGE = """usage: newsbeam <command> [options]
+
+commands:
+  ingest    run the batch pipeline (feeds -> articles -> Parquet); see `newsbeam ingest --help`
+"""
+
+
+def _ingest(argv: list[str]) -> int:
+    """Run the batch ingestion job."""
+    from pipelines import ingest
+
+    return ingest.main(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"ingest": _ingest}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Dispatch to a subcommand."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(USAGE)
+        return 0 if args else 2
+    command = COMMANDS.get(args[0])
+    if command is None:
+        print(f"newsbeam: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return command(args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

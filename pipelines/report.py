@@ -1,0 +1,68 @@
+"""Print a short report of a finished run: where the tables are and what is in them.
+
+python -m pipelines.report OUTPUT_DIR
+"""
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import pyarrow.dataset as ds
+
+from pipelines.ingest import format_summary
+from transforms.sinks import read_json
+
+
+def _rows(path: Path, columns: list[str]) -> list[dict[str, Any]]:
+    """Read selected columns of a Parquet table directory (Hive partitions included)."""
+    if not path.exists():
+        return []
+    dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+    return list(dataset.to_table(columns=columns).to_pylist())
+
+
+def report(output: str) -> str:
+    """Render the run summary plus per-outlet, language and duplicate breakdowns."""
+    root = Path(output)
+    summary = read_json(str(root / "run.json"))
+    articles = _rows(
+        root / "articles", ["outlet_id", "language", "title", "dup_method", "duplicate_of"]
+    )
+    lines = [format_summary(summary), "", "tables (Parquet):"]
+    for name in ("articles", "dead_letters", "filtered"):
+        files = sorted((root / name).rglob("*.parquet")) if (root / name).exists() else []
+        lines.append(f"  {root / name}/  ({len(files)} files)")
+    by_outlet = Counter(a["outlet_id"] for a in articles)
+    by_lang = Counter(a["language"] for a in articles)
+    lines.append("")
+    lines.append(
+        "articles per outlet: " + ", ".join(f"{k} {v}" for k, v in sorted(by_outlet.items()))
+    )
+    lines.append("languages: " + ", ".join(f"{k} {v}" for k, v in by_lang.most_common()))
+    dups = [a for a in articles if a["dup_method"]]
+    if dups:
+        lines.append("labelled duplicates:")
+        for a in sorted(dups, key=lambda x: (x["dup_method"], x["outlet_id"])):
+            lines.append(f"  [{a['dup_method']}] {a['outlet_id']}: {(a['title'] or '')[:70]}")
+    lines.append("")
+    lines.append(
+        'query: duckdb -c "SELECT outlet_id, language, title FROM '
+        f"read_parquet('{root}/articles/**/*.parquet', hive_partitioning=true) LIMIT 10\""
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print(report(args[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+import datetime as dt
+import typing
+
+import pyarrow as pa
+import pytest
+
+from tests.test_dedup import article
+from transforms.records import Article, DeadLetter, FilteredItem
+from transforms.schemas import SCHEMAS, to_table
+
+# How each Python field type must appear in Parquet.
+COMPATIBLE = {
+    str: lambda t: pa.types.is_string(t) or pa.types.is_timestamp(t),
+    int: pa.types.is_integer,
+    float: pa.types.is_floating,
+    bool: pa.types.is_boolean,
+}
+
+
+def _unwrap(hint):
+    """Return (base type, optional?) of a record field hint."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Union and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return inner, True
+    return hint, False
+
+
+@pytest.mark.parametrize("record", [Article, DeadLetter, FilteredItem])
+def test_schema_fields_match_record_fields_in_order_type_and_nullability(record):
+    schema = SCHEMAS[record]
+    hints = typing.get_type_hints(record)
+    assert list(schema.names) == list(record._fields)
+    for field in schema:
+        base, optional = _unwrap(hints[field.name])
+        assert field.nullable == optional, field.name
+        if typing.get_origin(base) in (list, list):
+            assert pa.types.is_list(field.type) and pa.types.is_string(field.type.value_type)
+        else:
+            assert COMPATIBLE[base](field.type), (field.name, field.type)
+
+
+def test_timestamps_are_utc_and_lists_survive():
+    art = article("a")._replace(authors=["A", "B"], published_at="2024-03-04T07:30:00Z")
+    table = to_table([art], SCHEMAS[Article])
+    row = table.to_pylist()[0]
+    assert row["published_at"] == dt.datetime(2024, 3, 4, 7, 30, tzinfo=dt.UTC)
+    assert row["authors"] == ["A", "B"]
+    assert table.schema.field("published_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_a_null_in_a_required_field_is_refused():
+    bad = article("a")._replace(text=None)
+    with pytest.raises(ValueError, match="required field 'text'"):
+        to_table([bad], SCHEMAS[Article])

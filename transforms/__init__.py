@@ -1,0 +1,1 @@
+"""newsbeam stages: one module per stage, plus record types and schemas."""

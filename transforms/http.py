@@ -1,0 +1,360 @@
+"""HTTP fetching shared by feeds and pages: one client, two transports (live and replay).
+
+The client owns the policy (redirects, retries with backoff, size and time caps, status handling); a
+transport only moves bytes for a single request. Replay therefore goes through exactly the same
+client code as a live run: only the transport differs.
+"""
+
+import email.utils
+import json
+import posixpath
+import random
+import time
+from collections.abc import Mapping
+from typing import NamedTuple, Optional, Protocol
+
+import urllib3
+from apache_beam.io.filesystems import FileSystems
+
+from transforms.settings import FetchSettings
+from transforms.timeutil import to_iso, utc_now_iso
+from transforms.urls import is_http_url, normalize_url, resolve_url
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+STREAM_CHUNK = 64 * 1024
+
+
+class FetchError(Exception):
+    """A request failed; ``error_type`` is a short, stable reason code."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_s: Optional[float] = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+class RawResponse(NamedTuple):
+    """What a transport returns for one request (no redirect handling)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fetched_at: str
+
+
+class HttpResponse(NamedTuple):
+    """A final response after redirects."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    fetched_at: str
+    redirects: list[str]
+
+    @property
+    def content_type(self) -> str:
+        """Return the media type without parameters, lowercased ('' when absent)."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> Optional[str]:
+        """Return the charset parameter of Content-Type, if any."""
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return value.strip().strip("\"'").lower()
+        return None
+
+
+class Transport(Protocol):
+    """Moves the bytes of one GET request."""
+
+    def send(
+        self, url: str, headers: Mapping[str, str], settings: FetchSettings, deadline: float
+    ) -> RawResponse:
+        """Perform one request without following redirects."""
+        ...
+
+
+def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Return headers with lowercase names (the last value wins for repeated names)."""
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+class UrllibTransport:
+    """Live HTTP(S) with urllib3: bounded time per phase and bounded body size while streaming."""
+
+    def __init__(self, pool_size: int = 16) -> None:
+        self._pool = urllib3.PoolManager(num_pools=64, maxsize=pool_size, retries=False)
+
+    def send(
+        self, url: str, headers: Mapping[str, str], settings: FetchSettings, deadline: float
+    ) -> RawResponse:
+        """GET ``url`` once; raise FetchError on network failure, timeout or oversize body."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError("timeout", "total time budget exhausted", retryable=False)
+        timeout = urllib3.Timeout(
+            connect=min(settings.connect_timeout_s, remaining),
+            read=min(settings.read_timeout_s, remaining),
+        )
+        try:
+            resp = self._pool.request(
+                "GET",
+                url,
+                headers=dict(headers),
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=True,
+                timeout=timeout,
+            )
+        except urllib3.exceptions.NewConnectionError as exc:
+            # Checked first: urllib3 makes NewConnectionError a subclass of ConnectTimeoutError.
+            raise FetchError("connection_error", str(exc), retryable=True) from exc
+        except urllib3.exceptions.TimeoutError as exc:
+            raise FetchError("timeout", str(exc), retryable=True) from exc
+        except urllib3.exceptions.LocationValueError as exc:
+            raise FetchError("invalid_url", str(exc)) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise FetchError("tls_error", str(exc)) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise FetchError("connection_error", str(exc), retryable=True) from exc
+        try:
+            body = _read_capped(resp, settings.max_bytes, deadline)
+        finally:
+            resp.release_conn()
+        return RawResponse(
+            status=resp.status,
+            headers=_lower_headers(resp.headers),
+            body=body,
+            fetched_at=utc_now_iso(),
+        )
+
+
+def _read_capped(resp: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
+    """Read a streamed body, decompressed, refusing more than ``max_bytes`` or past ``deadline``."""
+    declared = resp.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError("too_large", f"Content-Length {declared} exceeds {max_bytes} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        # Counting decoded bytes caps decompression bombs as well as plain large bodies.
+        for chunk in resp.stream(STREAM_CHUNK, decode_content=True):
+            total += len(chunk)
+            if total > max_bytes:
+                raise FetchError("too_large", f"body exceeds {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise FetchError("timeout", "total time budget exhausted while reading body")
+            chunks.append(chunk)
+    except urllib3.exceptions.TimeoutError as exc:
+        raise FetchError("timeout", str(exc), retryable=True) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise FetchError("decode_error", str(exc)) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        # IncompleteRead, connection reset mid-body, chunked-encoding errors.
+        raise FetchError("truncated_body", str(exc), retryable=True) from exc
+    return b"".join(chunks)
+
+
+class RecordedResponse(NamedTuple):
+    """One entry of a recording's ``index.jsonl``."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body_path: Optional[str]
+    recorded_at: str
+
+
+def load_recording_index(directory: str) -> dict[str, RecordedResponse]:
+    """Read ``<directory>/index.jsonl`` into a map keyed by exact and normalized URL."""
+    index_path = FileSystems.join(directory, "index.jsonl")
+    entries: dict[str, RecordedResponse] = {}
+    with FileSystems.open(index_path) as handle:
+        for number, raw in enumerate(handle.read().decode("utf-8").splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+                rec = RecordedResponse(
+                    url=str(item["url"]),
+                    status=int(item["status"]),
+                    headers=_lower_headers(item.get("headers") or {}),
+                    body_path=item.get("body"),
+                    recorded_at=str(item["recorded_at"]),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{index_path}:{number}: invalid recording entry: {exc}") from exc
+            entries.setdefault(rec.url, rec)
+            entries.setdefault(normalize_url(rec.url), rec)
+    return entries
+
+
+class ReplayTransport:
+    """Serves recorded responses (``index.jsonl`` + body files); no network at all."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+        self._index = load_recording_index(directory)
+
+    def send(
+        self, url: str, headers: Mapping[str, str], settings: FetchSettings, deadline: float
+    ) -> RawResponse:
+        """Return the recorded response for ``url`` or raise ``not_recorded``."""
+        rec = self._index.get(url) or self._index.get(normalize_url(url))
+        if rec is None:
+            raise FetchError("not_recorded", f"no recorded response for {url}")
+        body = b""
+        if rec.body_path:
+            path = FileSystems.join(self._directory, *posixpath.normpath(rec.body_path).split("/"))
+            with FileSystems.open(path) as handle:
+                body = handle.read(settings.max_bytes + 1)
+            if len(body) > settings.max_bytes:
+                raise FetchError("too_large", f"body exceeds {settings.max_bytes} bytes")
+        return RawResponse(
+            status=rec.status, headers=dict(rec.headers), body=body, fetched_at=rec.recorded_at
+        )
+
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Parse a Retry-After header (seconds or HTTP-date) into seconds from now."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class HttpClient:
+    """GET with redirects, retries (exponential backoff with jitter) and caps, over a transport."""
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        transport: Transport,
+        *,
+        sleep: "SleepFn | None" = None,
+        rng: Optional[random.Random] = None,
+    ) -> None:
+        self._settings = settings
+        self._transport = transport
+        self._sleep = sleep or time.sleep
+        self._rng = rng or random.Random()
+
+    def get(self, url: str, accept: str = "*/*") -> HttpResponse:
+        """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched."""
+        if not is_http_url(url):
+            raise FetchError("unsupported_url", f"not an http(s) URL: {url!r}")
+        settings = self._settings
+        deadline = time.monotonic() + settings.total_timeout_s
+        attempt = 0
+        while True:
+            try:
+                return self._follow(url, accept, deadline)
+            except FetchError as exc:
+                if not exc.retryable or attempt >= settings.retries:
+                    raise
+                delay = self._backoff(attempt, exc.retry_after_s)
+                if time.monotonic() + delay >= deadline:
+                    raise
+                self._sleep(delay)
+                attempt += 1
+
+    def _backoff(self, attempt: int, retry_after_s: Optional[float]) -> float:
+        """Return the delay before retry number ``attempt + 1`` (full jitter, Retry-After wins)."""
+        cap = self._settings.backoff_max_s
+        if retry_after_s is not None:
+            return min(retry_after_s, cap)
+        ceiling = min(cap, self._settings.backoff_base_s * (2**attempt))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _follow(self, url: str, accept: str, deadline: float) -> HttpResponse:
+        """Perform one logical request, following redirects up to the configured limit."""
+        headers = {
+            "User-Agent": self._settings.user_agent,
+            "Accept": accept,
+            "Accept-Encoding": "gzip, deflate",
+        }
+        current = url
+        redirects: list[str] = []
+        while True:
+            raw = self._transport.send(current, headers, self._settings, deadline)
+            if raw.status in REDIRECT_STATUSES:
+                target = resolve_url(current, raw.headers.get("location"))
+                if target is None:
+                    raise FetchError(
+                        "bad_redirect",
+                        f"redirect from {current} to unusable {raw.headers.get('location')!r}",
+                    )
+                if target in redirects or target == url:
+                    raise FetchError("redirect_loop", f"redirect loop at {target}")
+                redirects.append(target)
+                if len(redirects) > self._settings.max_redirects:
+                    raise FetchError(
+                        "too_many_redirects", f"more than {self._settings.max_redirects} redirects"
+                    )
+                current = target
+                continue
+            if raw.status >= 400:
+                raise FetchError(
+                    f"http_{raw.status}",
+                    f"HTTP {raw.status} for {current}",
+                    retryable=raw.status in RETRYABLE_STATUSES,
+                    retry_after_s=parse_retry_after(raw.headers.get("retry-after")),
+                )
+            if raw.status < 200 or raw.status >= 300:
+                raise FetchError(f"http_{raw.status}", f"unexpected HTTP {raw.status}")
+            return HttpResponse(
+                url=current,
+                status=raw.status,
+                headers=raw.headers,
+                body=raw.body,
+                fetched_at=raw.fetched_at,
+                redirects=redirects,
+            )
+
+
+class SleepFn(Protocol):
+    """A ``time.sleep``-like callable (injectable for tests)."""
+
+    def __call__(self, seconds: float) -> None:
+        """Sleep for ``seconds``."""
+        ...
+
+
+def build_client(settings: FetchSettings, replay_dir: Optional[str]) -> HttpClient:
+    """Return a client over the replay transport when ``replay_dir`` is set, else live HTTP."""
+    transport: Transport = ReplayTransport(replay_dir) if replay_dir else UrllibTransport()
+    return HttpClient(settings, transport)
+
+
+__all__ = [
+    "FetchError",
+    "HttpClient",
+    "HttpResponse",
+    "RawResponse",
+    "ReplayTransport",
+    "UrllibTransport",
+    "build_client",
+    "load_recording_index",
+    "parse_retry_after",
+    "to_iso",
+]

@@ -1,0 +1,107 @@
+"""Record types that flow between stages.
+
+Typed NamedTuples so that Beam infers schema-aware coders. No ``from __future__ import annotations``
+here: Beam reads these hints at runtime and string annotations make them infer as ``Any``
+(STYLE.md). Timestamps are ISO-8601 UTC strings (``2023-09-14T08:00:00Z``) inside the pipeline;
+the sinks turn them into Parquet timestamps.
+"""
+
+from typing import List, NamedTuple, Optional
+
+SCHEMA_VERSION = 1
+
+
+class FeedSource(NamedTuple):
+    """One feed of one outlet, as configured."""
+
+    outlet_id: str
+    feed_url: str
+    outlet_name: str
+    country: str
+    languages: List[str]
+
+
+class FeedEntry(NamedTuple):
+    """One item of a feed, with the feed-level fields later stages can use."""
+
+    outlet_id: str
+    feed_url: str
+    feed_title: Optional[str]
+    feed_language: Optional[str]
+    outlet_languages: List[str]
+    guid: Optional[str]
+    link: str
+    title: Optional[str]
+    summary: Optional[str]
+    published: Optional[str]
+    authors: List[str]
+    categories: List[str]
+    image_url: Optional[str]
+    position: int
+
+
+class FetchedPage(NamedTuple):
+    """The HTTP response for one feed entry's link."""
+
+    entry: FeedEntry
+    url: str
+    status: int
+    content_type: str
+    charset: Optional[str]
+    body: bytes
+    fetched_at: str
+    redirects: List[str]
+
+
+class Article(NamedTuple):
+    """One normalized article: the row written to ``<output>/articles/``."""
+
+    article_id: str
+    url: str
+    source_url: str
+    canonical_url: str
+    outlet_id: str
+    feed_url: str
+    guid: Optional[str]
+    title: Optional[str]
+    description: Optional[str]
+    text: str
+    authors: List[str]
+    published_at: Optional[str]
+    date_source: Optional[str]
+    language: str
+    language_confidence: float
+    language_source: str
+    categories: List[str]
+    tags: List[str]
+    image_url: Optional[str]
+    sitename: Optional[str]
+    word_count: int
+    fetched_at: str
+    content_hash: str
+    quality_flags: List[str]
+    duplicate_of: Optional[str]
+    dup_method: Optional[str]
+    schema_version: int
+
+
+class DeadLetter(NamedTuple):
+    """An item that failed unexpectedly, with enough context to retry or debug it."""
+
+    stage: str
+    url: str
+    outlet_id: str
+    error_type: str
+    error_message: str
+    failed_at: str
+
+
+class FilteredItem(NamedTuple):
+    """An item dropped on purpose (expected condition), with the reason."""
+
+    stage: str
+    url: str
+    outlet_id: str
+    reason: str
+    detail: str
+    filtered_at: str

@@ -1,0 +1,99 @@
+"""Explicit pyarrow schemas of the output tables, and record -> row conversion.
+
+The schemas are written by hand (not inferred) so that a change to a record type is a deliberate
+change to the output contract; ``tests/test_schemas.py`` checks that records and schemas agree.
+"""
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import pyarrow as pa
+
+from transforms.records import Article, DeadLetter, FilteredItem
+from transforms.timeutil import parse_iso
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("source_url", pa.string(), nullable=False),
+        pa.field("canonical_url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("feed_url", pa.string(), nullable=False),
+        pa.field("guid", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("authors", pa.list_(pa.string()), nullable=False),
+        pa.field("published_at", TIMESTAMP),
+        pa.field("date_source", pa.string()),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("language_confidence", pa.float64(), nullable=False),
+        pa.field("language_source", pa.string(), nullable=False),
+        pa.field("categories", pa.list_(pa.string()), nullable=False),
+        pa.field("tags", pa.list_(pa.string()), nullable=False),
+        pa.field("image_url", pa.string()),
+        pa.field("sitename", pa.string()),
+        pa.field("word_count", pa.int64(), nullable=False),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("quality_flags", pa.list_(pa.string()), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("dup_method", pa.string()),
+        pa.field("schema_version", pa.int32(), nullable=False),
+    ]
+)
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("error_message", pa.string(), nullable=False),
+        pa.field("failed_at", TIMESTAMP, nullable=False),
+    ]
+)
+
+FILTERED_SCHEMA = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("filtered_at", TIMESTAMP, nullable=False),
+    ]
+)
+
+SCHEMAS: Mapping[type, pa.Schema] = {
+    Article: ARTICLE_SCHEMA,
+    DeadLetter: DEAD_LETTER_SCHEMA,
+    FilteredItem: FILTERED_SCHEMA,
+}
+
+
+def to_row(record: NamedTuple, schema: pa.Schema) -> dict[str, Any]:
+    """Convert a record to a dict matching ``schema`` (ISO strings become datetimes)."""
+    values = record._asdict()
+    row: dict[str, Any] = {}
+    for field in schema:
+        value = values[field.name]
+        if pa.types.is_timestamp(field.type):
+            value = parse_iso(value) if isinstance(value, str) else value
+        elif pa.types.is_list(field.type):
+            value = list(value or [])
+        row[field.name] = value
+    return row
+
+
+def to_table(records: list[Any], schema: pa.Schema) -> pa.Table:
+    """Build a pyarrow table from records; refuse nulls in non-nullable fields."""
+    table = pa.Table.from_pylist([to_row(r, schema) for r in records], schema=schema)
+    for field in schema:
+        # pyarrow does not enforce nullable=False when building from Python objects.
+        if not field.nullable and table.column(field.name).null_count:
+            raise ValueError(f"null value in required field {field.name!r}")
+    return table

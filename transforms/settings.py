@@ -1,0 +1,157 @@
+"""Typed, validated knobs for every stage, loaded once from YAML (``config/default.yaml``)."""
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value is invalid."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """HTTP behaviour shared by feed and page fetching."""
+
+    user_agent: str = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam)"
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0
+    total_timeout_s: float = 60.0
+    max_bytes: int = 10_000_000
+    max_redirects: int = 5
+    retries: int = 2
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    def __post_init__(self) -> None:
+        _require(self.connect_timeout_s > 0, "fetch.connect_timeout_s must be > 0")
+        _require(self.read_timeout_s > 0, "fetch.read_timeout_s must be > 0")
+        _require(self.total_timeout_s > 0, "fetch.total_timeout_s must be > 0")
+        _require(self.max_bytes >= 1024, "fetch.max_bytes must be >= 1024")
+        _require(0 <= self.max_redirects <= 20, "fetch.max_redirects must be in 0..20")
+        _require(0 <= self.retries <= 10, "fetch.retries must be in 0..10")
+        _require(self.backoff_base_s >= 0, "fetch.backoff_base_s must be >= 0")
+        _require(bool(self.user_agent.strip()), "fetch.user_agent must not be empty")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """Article extraction with trafilatura."""
+
+    min_words: int = 40
+    timeout_s: float = 60.0
+    max_tree_size: Optional[int] = 500_000
+
+    def __post_init__(self) -> None:
+        _require(self.min_words >= 0, "extract.min_words must be >= 0")
+        _require(self.timeout_s > 0, "extract.timeout_s must be > 0")
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    """Language identification with langdetect."""
+
+    seed: int = 0
+    max_chars: int = 5000
+    min_confidence: float = 0.70
+
+    def __post_init__(self) -> None:
+        _require(self.max_chars >= 100, "language.max_chars must be >= 100")
+        _require(0.0 <= self.min_confidence <= 1.0, "language.min_confidence must be in 0..1")
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How the Parquet output is laid out."""
+
+    shards_per_partition: int = 1
+    compression: str = "zstd"
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.shards_per_partition <= 4096, "output.shards_per_partition in 1..4096")
+        _require(
+            self.compression in {"zstd", "snappy", "gzip", "none"},
+            "output.compression must be zstd, snappy, gzip or none",
+        )
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """All knobs of a run."""
+
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+
+
+T = TypeVar("T")
+
+
+def _require(condition: bool, message: str) -> None:
+    """Raise ConfigError with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def _build(cls: type[T], section: str, values: Any) -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{section}: expected a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{section}: unknown key(s) {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{section}.{name}: expected true/false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{section}.{name}: expected a number, got {value!r}")
+            value = type(default)(value)
+        if isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"{section}.{name}: expected a string, got {value!r}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_mapping(data: Any) -> PipelineConfig:
+    """Validate a parsed YAML document into a PipelineConfig."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("config: the top level must be a mapping")
+    sections = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}
+    unknown = sorted(set(data) - set(sections))
+    if unknown:
+        raise ConfigError(f"config: unknown section(s) {', '.join(unknown)}")
+    return PipelineConfig(
+        fetch=_build(FetchSettings, "fetch", data.get("fetch")),
+        extract=_build(ExtractSettings, "extract", data.get("extract")),
+        language=_build(LanguageSettings, "language", data.get("language")),
+        output=_build(OutputSettings, "output", data.get("output")),
+    )
+
+
+def load_config(path: Optional[str] = None) -> PipelineConfig:
+    """Load and validate a YAML config file (the bundled default when ``path`` is None)."""
+    config_path = Path(path) if path else DEFAULT_CONFIG_PATH
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {config_path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: invalid YAML: {exc}") from exc
+    return config_from_mapping(data)

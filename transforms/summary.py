@@ -1,0 +1,86 @@
+"""The run summary (``run.json``): counts per stage and reason, and the balance check.
+
+Every feed entry that enters must leave exactly once: written (possibly labelled duplicate),
+filtered with a reason, or dead-lettered. Feeds that fail as a whole are counted separately: their
+entries never existed for this run.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from transforms.records import Article, DeadLetter, FeedEntry, FeedSource, FilteredItem
+
+FEED_STAGE = "read_feeds"
+
+
+def count_key(item: Any) -> str:
+    """Map one pipeline item to the counter it increments in ``run.json``."""
+    if isinstance(item, Article):
+        return f"duplicate:{item.dup_method}" if item.dup_method else "article:unique"
+    if isinstance(item, FilteredItem):
+        return f"filtered:{item.stage}:{item.reason}"
+    if isinstance(item, DeadLetter):
+        return f"dead:{item.stage}:{item.error_type}"
+    if isinstance(item, FeedEntry):
+        return "entry"
+    if isinstance(item, FeedSource):
+        return "feed"
+    raise TypeError(f"no counter for {type(item).__name__}")
+
+
+def _nested(counts: Mapping[str, int], prefix: str) -> dict[str, dict[str, int]]:
+    """Group ``prefix:stage:reason`` counters as ``{stage: {reason: n}}``."""
+    result: dict[str, dict[str, int]] = {}
+    for key, value in counts.items():
+        if key.startswith(prefix + ":"):
+            _, stage, reason = key.split(":", 2)
+            result.setdefault(stage, {})[reason] = value
+    return result
+
+
+def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[str, Any]:
+    """Turn raw counters into the ``run.json`` document."""
+    filtered = _nested(counts, "filtered")
+    dead = _nested(counts, "dead")
+    duplicates = {
+        key.split(":", 1)[1]: value for key, value in counts.items() if key.startswith("duplicate:")
+    }
+    unique = counts.get("article:unique", 0)
+    written = unique + sum(duplicates.values())
+    filtered_total = sum(sum(v.values()) for v in filtered.values())
+    feeds_failed = sum(dead.get(FEED_STAGE, {}).values())
+    dead_total = sum(sum(v.values()) for v in dead.values())
+    entry_dead = dead_total - feeds_failed
+    # Entries rejected while reading a feed (no link ...) entered the run too.
+    entries_in = counts.get("entry", 0) + sum(filtered.get(FEED_STAGE, {}).values())
+    accounted = written + filtered_total + entry_dead
+    return {
+        "run_id": run_id,
+        "output": output,
+        "feeds": {
+            "configured": counts.get("feed", 0),
+            "failed": feeds_failed,
+            "ok": counts.get("feed", 0) - feeds_failed,
+        },
+        "entries_in": entries_in,
+        "articles": {
+            "written": written,
+            "unique": unique,
+            "duplicates": dict(sorted(duplicates.items())),
+            "duplicates_total": sum(duplicates.values()),
+        },
+        "filtered": {"total": filtered_total, "by_stage": filtered},
+        "dead_letters": {
+            "total": dead_total,
+            "feeds": feeds_failed,
+            "entries": entry_dead,
+            "by_stage": dead,
+        },
+        "balance": {
+            "entries_in": entries_in,
+            "written": written,
+            "filtered": filtered_total,
+            "dead_letters": entry_dead,
+            "balanced": entries_in == accounted,
+        },
+    }
