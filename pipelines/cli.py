@@ -33,6 +33,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"newsbeam: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Beam logs every bundle and worker start at INFO; keep the terminal for our own messages.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     return command(args[1:])
 
 

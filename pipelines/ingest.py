@@ -194,6 +194,7 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point for ``python -m pipelines.ingest``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     summary = run(argv)
     print(format_summary(summary))
     return 0 if summary["balance"]["balanced"] else 1
