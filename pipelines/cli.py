@@ -9,6 +9,7 @@ USAGE = """usage: newsbeam <command> [options]
 
 commands:
   ingest    run the batch pipeline (feeds -> articles -> Parquet); see `newsbeam ingest --help`
+  eval      measure quality on a labelled directory; see `newsbeam eval --help`
 """
 
 

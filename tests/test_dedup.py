@@ -41,6 +41,7 @@ def article(
         language="und",
         language_confidence=0.0,
         language_source="none",
+        language_hints=[],
         categories=[],
         tags=[],
         image_url=None,

@@ -141,3 +141,9 @@ def test_extract_articles_composite_routes_articles_filtered_and_timeouts():
             out.dead_letters | beam.Map(lambda d: (d.stage, d.error_type)),
             equal_to([("extract_articles", "timeout")]),
         )
+
+
+def test_language_hints_from_page_feed_and_outlet():
+    html = (FIXTURES / "article_id.html").read_bytes()
+    art = extract_article(page(html, "https://kabar.example.id/berita/1"), SETTINGS)
+    assert art.language_hints == ["html:id", "feed:en", "outlet:en"]

@@ -2,6 +2,7 @@
 
 import codecs
 import functools
+import re
 from collections.abc import Iterable
 from configparser import ConfigParser
 from typing import Any, Optional, Union
@@ -13,6 +14,7 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 from trafilatura.settings import use_config
 
 from transforms.common import FILTERED, StageOutputs, dead_letter, filtered, unexpected
+from transforms.language import primary_subtag
 from transforms.records import SCHEMA_VERSION, Article, DeadLetter, FetchedPage, FilteredItem
 from transforms.settings import ExtractSettings
 from transforms.textutil import (
@@ -56,6 +58,25 @@ def split_authors(value: Optional[str]) -> list[str]:
     if not value:
         return []
     return unique_clean(part for part in value.split(";"))
+
+
+_HTML_LANG_RE = re.compile(
+    rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)*)", re.I
+)
+
+
+def language_hints(page: FetchedPage) -> list[str]:
+    """Declared languages, strongest first: ``html:<lang>``, ``feed:<lang>``, ``outlet:<lang>``."""
+    hints: list[str] = []
+    match = _HTML_LANG_RE.search(page.body[:20_000])
+    declared = [("html", match.group(1).decode("ascii") if match else None)]
+    declared.append(("feed", page.entry.feed_language))
+    declared.extend(("outlet", lang) for lang in page.entry.outlet_languages)
+    for source, value in declared:
+        code = primary_subtag(value)
+        if code and f"{source}:{code}" not in hints:
+            hints.append(f"{source}:{code}")
+    return hints
 
 
 def article_id_for(canonical_url: str, source_url: str) -> str:
@@ -107,6 +128,7 @@ def extract_article(page: FetchedPage, settings: ExtractSettings) -> Union[Artic
         language=UNDETERMINED,
         language_confidence=0.0,
         language_source="none",
+        language_hints=language_hints(page),
         categories=unique_clean([*(doc.categories or []), *entry.categories]),
         tags=unique_clean(doc.tags or []),
         image_url=doc.image if is_http_url(doc.image) else entry.image_url,

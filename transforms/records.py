@@ -72,6 +72,7 @@ class Article(NamedTuple):
     language: str
     language_confidence: float
     language_source: str
+    language_hints: List[str]
     categories: List[str]
     tags: List[str]
     image_url: Optional[str]

@@ -32,6 +32,7 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("language", pa.string(), nullable=False),
         pa.field("language_confidence", pa.float64(), nullable=False),
         pa.field("language_source", pa.string(), nullable=False),
+        pa.field("language_hints", pa.list_(pa.string()), nullable=False),
         pa.field("categories", pa.list_(pa.string()), nullable=False),
         pa.field("tags", pa.list_(pa.string()), nullable=False),
         pa.field("image_url", pa.string()),
