@@ -190,6 +190,10 @@ def test_script_check():
     assert script_check("ja", "東京へ行きました") == "ja"
     assert script_check("ko", "漢字とかな") == "ja"
     assert detect_language("我应对非法拘禁的迫害有二种方式。", SETTINGS).language == "zh"
+    # Bulgarian, Macedonian, Serbian and Ukrainian have no ы, э, ё.
+    assert script_check("bg", "Вы это слышали?") == "ru"
+    assert script_check("bg", "Работата продължава.") == "bg"
+    assert script_check("uk", "Ми йдемо додому.") == "uk"
 
 
 def test_clean_text_drops_urls_numbers_and_boilerplate():
