@@ -18,6 +18,7 @@ from transforms.language import (
     combine_detectors,
     detect_language,
     detection_sample,
+    letter_count,
     parse_hints,
     primary_subtag,
     script_check,
@@ -190,10 +191,19 @@ def test_script_check():
     assert script_check("ja", "東京へ行きました") == "ja"
     assert script_check("ko", "漢字とかな") == "ja"
     assert detect_language("我应对非法拘禁的迫害有二种方式。", SETTINGS).language == "zh"
+    # Kana is Japanese, Hangul Korean, even in a two-character text the detectors disagree on.
+    assert script_check("zh", "東京へ行きました") == "ja"
+    assert script_check("zh", "他说「ナルト」很好看我们昨天一起去看了电影。") == "zh"
+    assert detect_language("まじ", SETTINGS).language == "ja"
     # Bulgarian, Macedonian, Serbian and Ukrainian have no ы, э, ё.
     assert script_check("bg", "Вы это слышали?") == "ru"
     assert script_check("bg", "Работата продължава.") == "bg"
     assert script_check("uk", "Ми йдемо додому.") == "uk"
+
+
+def test_letter_count_weighs_cjk_characters():
+    assert letter_count("ab 12 cd") == 4
+    assert letter_count("东京") == letter_count("abcdef")
 
 
 def test_clean_text_drops_urls_numbers_and_boilerplate():

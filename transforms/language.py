@@ -95,6 +95,7 @@ _BLANK_LINES_RE = re.compile(r"\n\s*\n+")
 _HANGUL_RE = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 _KANA_RE = re.compile(r"[\u3040-\u30ff]")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # Letters of the Russian alphabet that Bulgarian, Macedonian, Serbian and Ukrainian do not have.
 _RUSSIAN_ONLY_RE = re.compile(r"[ыэёЫЭЁ]")
 _NOT_RUSSIAN_LETTERS = frozenset({"bg", "mk", "sr", "uk"})
@@ -167,8 +168,9 @@ def detection_sample(text: str, max_chars: int) -> str:
 
 
 def letter_count(text: str) -> int:
-    """Number of letters in ``text``."""
-    return sum(1 for ch in text if ch.isalpha())
+    """Letters in ``text``; a CJK character counts as three (it carries about a short word)."""
+    wide = len(_CJK_RE.findall(text))
+    return sum(1 for ch in text if ch.isalpha()) + 2 * wide
 
 
 def langdetect_probabilities(text: str, seed: int) -> list[LanguageGuess]:
@@ -216,6 +218,18 @@ def normalize_candidates(guesses: Sequence[LanguageGuess], text: str) -> list[La
     )
 
 
+def script_language(text: str) -> Optional[str]:
+    """The language the script alone gives away: Korean for Hangul, Japanese for kana."""
+    hangul = len(_HANGUL_RE.findall(text))
+    kana = len(_KANA_RE.findall(text))
+    if hangul and hangul >= kana:
+        return "ko"
+    # Chinese text may quote a Japanese name in kana; Japanese prose is mostly kana.
+    if kana and kana >= 0.2 * (kana + len(_HAN_RE.findall(text))):
+        return "ja"
+    return None
+
+
 def script_check(language: str, text: str) -> str:
     """Correct answers the alphabet rules out: Korean needs Hangul, Japanese kana, ы/э/ё Russian."""
     if language == "ko" and not _HANGUL_RE.search(text):
@@ -224,6 +238,8 @@ def script_check(language: str, text: str) -> str:
         return "zh" if _HAN_RE.search(text) else language
     if language == "ja" and not _KANA_RE.search(text) and _HAN_RE.search(text):
         return "zh"
+    if language == "zh" and script_language(text) == "ja":
+        return "ja"
     if language in _NOT_RUSSIAN_LETTERS and _RUSSIAN_ONLY_RE.search(text):
         return "ru"
     return language
@@ -328,7 +344,11 @@ def detect_language(
     if letters < SHORT_TEXT_LETTERS and declared:
         kind, language = declared[0]
         return LanguageGuess(language, round(_probability(language, primary, second), 4), kind)
-    if letters < TINY_TEXT_LETTERS and not detectors_agree(primary, second, sample):
+    if (
+        letters < TINY_TEXT_LETTERS
+        and not detectors_agree(primary, second, sample)
+        and script_language(sample) != guess.language
+    ):
         return LanguageGuess(UNDETERMINED, 0.0, guess.source)
     if guess.confidence < settings.min_confidence:
         # The text is unclear: a declared language the detectors also considered decides.
