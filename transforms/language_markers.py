@@ -7,7 +7,7 @@ differ in spelling (``kerana``/``karena``, ``universiti``/``universitas``), in l
 ``peguam``/``pengacara``). The lists below come from those documented differences (Dewan Bahasa
 dan Pustaka and KBBI spellings, the usual Malaysian/Indonesian vocabulary comparison tables), not
 from the evaluation sentences. Words that are common in both standards in another sense were left
-out or given weight 1 after checking them against lingua's sentences 300-999 (never the
+out or given weight 1 after checking them against lingua's sentences 301-1000 (never the
 evaluation lines): ``penyelidikan`` is Indonesian for a police inquiry, ``kerajaan`` is a kingdom
 in Indonesian history writing, ``gempa susulan`` is an Indonesian aftershock.
 
