@@ -20,7 +20,14 @@ def _ingest(argv: list[str]) -> int:
     return ingest.main(argv)
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"ingest": _ingest}
+def _eval(argv: list[str]) -> int:
+    """Run an evaluation on a labelled directory."""
+    from pipelines import evaluate
+
+    return evaluate.main(argv)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"ingest": _ingest, "eval": _eval}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -58,7 +58,7 @@ class LanguageSettings:
     """Language identification with langdetect."""
 
     seed: int = 0
-    max_chars: int = 5000
+    max_chars: int = 1000
     min_confidence: float = 0.70
 
     def __post_init__(self) -> None:
