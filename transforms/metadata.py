@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Optional
 from urllib.parse import urlsplit
@@ -379,6 +380,39 @@ class DateCandidate(NamedTuple):
 
 
 _TIME_RE = re.compile(r"\d{1,2}:\d{2}")
+# Zone abbreviations common in news datelines (offsets in seconds); IST is India's.
+_TZ_NAMES = {
+    name: int(offset * 3600)
+    for name, offset in {
+        "UTC": 0,
+        "GMT": 0,
+        "Z": 0,
+        "BST": 1,
+        "CET": 1,
+        "CEST": 2,
+        "EET": 2,
+        "EEST": 3,
+        "MSK": 3,
+        "IST": 5.5,
+        "WIB": 7,
+        "WITA": 8,
+        "WIT": 9,
+        "SGT": 8,
+        "HKT": 8,
+        "JST": 9,
+        "KST": 9,
+        "AEST": 10,
+        "AEDT": 11,
+        "EST": -5,
+        "EDT": -4,
+        "CST": -6,
+        "CDT": -5,
+        "MST": -7,
+        "MDT": -6,
+        "PST": -8,
+        "PDT": -7,
+    }.items()
+}
 _DIGITS_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _EARLIEST = dt.datetime(1990, 1, 1, tzinfo=UTC)
 
@@ -408,7 +442,12 @@ def parse_date(value: Optional[str], now: Optional[dt.datetime] = None) -> Optio
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
         except ValueError:
             try:
-                parsed = dateutil_parser.parse(text, default=dt.datetime(2000, 1, 1))
+                with warnings.catch_warnings():
+                    # An unknown zone name leaves the time naive (taken as UTC below).
+                    warnings.simplefilter("ignore", dateutil_parser.UnknownTimezoneWarning)
+                    parsed = dateutil_parser.parse(
+                        text, default=dt.datetime(2000, 1, 1), tzinfos=_TZ_NAMES
+                    )
             except (ValueError, OverflowError, TypeError):
                 return None
             # dateutil fills a missing year or day from the default: require them in the text.
