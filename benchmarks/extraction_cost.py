@@ -10,6 +10,7 @@ with medians and totals; the last line is ``extraction_vs_bare: <ratio of total 
 """
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -36,6 +37,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="passes over the pages")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)  # trafilatura logs every page it discards
     samples = list(load_samples(args.directory, detect_layout(args.directory)))
     pages = [(s.html, s.url, fetched_page(s, FETCHED_AT)) for s in samples]
     settings = ExtractSettings()
