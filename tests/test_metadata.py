@@ -267,3 +267,13 @@ def test_declared_word_count_and_paywall_markup():
     assert md.access_signals(sig).declared_words == 950
     assert md.has_paywall_markup(lxml.html.fromstring('<div><div class="c-paywall">x</div></div>'))
     assert not md.has_paywall_markup(lxml.html.fromstring('<div><p class="subscribe">x</p></div>'))
+
+
+def test_an_all_caps_h1_takes_the_casing_of_the_source_that_confirms_it():
+    sig = signals(
+        head(
+            '<meta property="og:title" content="Tips for Online Success">',
+            body="<h1>TIPS FOR ONLINE SUCCESS</h1>",
+        )
+    )
+    assert md.choose_title(sig, None) == ("Tips for Online Success", "h1")

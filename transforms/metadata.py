@@ -716,7 +716,13 @@ def choose_title(
     others = [(t, s) for t, s in stripped if s != "h1" and not _is_site_name(t, site_keys)]
     other_keys = {title_key(t) for t, _ in others}
     for text in h1s:
-        if title_key(text) in other_keys:
+        key = title_key(text)
+        if key in other_keys:
+            if text.isupper():
+                # An all-caps <h1> is usually styling: keep the confirming source's casing.
+                cased = next((t for t, _ in others if title_key(t) == key and not t.isupper()), None)
+                if cased:
+                    return cased, "h1"
             return text, "h1"
     prefixes = [title_key(t) for t, s in raw if s in {"title", "og", "jsonld"}]
     for text in h1s:
