@@ -720,7 +720,8 @@ def choose_title(
         if key in other_keys:
             if text.isupper():
                 # An all-caps <h1> is usually styling: keep the confirming source's casing.
-                cased = next((t for t, _ in others if title_key(t) == key and not t.isupper()), None)
+                same = (t for t, _ in others if title_key(t) == key and not t.isupper())
+                cased = next(same, None)
                 if cased:
                     return cased, "h1"
             return text, "h1"
