@@ -37,6 +37,8 @@ def ld(json_text: str) -> str:
         ),
         ("May 2, 2024", "2024-05-02T00:00:00Z", "2024-05-02", False),
         ("1714634100", "2024-05-02T07:15:00Z", "2024-05-02T07:15:00+00:00", True),
+        # Midnight is how many CMSs write a bare day.
+        ("2024-05-02T00:00:00+02:00", "2024-05-01T22:00:00Z", "2024-05-02", False),
     ],
 )
 def test_parse_date_keeps_the_declared_form_and_the_utc_instant(value, utc, local, has_time):
@@ -177,6 +179,7 @@ def test_short_unconfirmed_h1_falls_back_to_structured_titles_then_feed():
         (["Dan Brown"], ["Dan Brown"]),  # "Dan" is a name here, not Indonesian "and"
         (["View all posts by Ray Ansari"], ["Ray Ansari"]),
         (["Emma Ryan Writer"], ["Emma Ryan"]),
+        (["TOM KRISHER, AP Auto Writer"], ["Tom Krisher"]),
         (["Senior Editor"], []),
         (["Reuters Staff", "Editorial Team"], []),
         (["jane@example.com", "https://example.com/author/jane", "@jane"], []),

@@ -461,6 +461,9 @@ def parse_date(value: Optional[str], now: Optional[dt.datetime] = None) -> Optio
     upper = (now or dt.datetime.now(UTC)) + dt.timedelta(days=1)
     if not _EARLIEST <= utc_value <= upper:
         return None
+    # Exactly midnight is how many CMSs write a bare day: treat it as one, so a feed timestamp
+    # on the same day can supply the real time.
+    has_time = has_time and parsed.time() != dt.time(0)
     local = parsed.isoformat(timespec="seconds") if has_time else parsed.date().isoformat()
     return ParsedDate(to_iso(utc_value), local, has_time)
 
@@ -840,7 +843,14 @@ _CREDENTIALS = frozenset(
 )
 
 
-def _person_name(part: str) -> Optional[str]:
+class _Name(NamedTuple):
+    """A cleaned author candidate and whether a job title had to be cut from it."""
+
+    text: str
+    had_role: bool
+
+
+def _person_name(part: str) -> Optional[_Name]:
     """Clean one author candidate; None when it is not a person's name."""
     text = collapse_ws(_EMAIL_RE.sub(" ", _URL_RE.sub(" ", part)))
     text = _BY_RE.sub("", text).strip(_NAME_TRIM)
@@ -852,6 +862,8 @@ def _person_name(part: str) -> Optional[str]:
         text = text[: role.start()].strip(_NAME_TRIM)
         if len(text.split()) < 2:
             return None
+    if text.isupper() and len(text) > 3:
+        text = text.title()  # "TOM KRISHER": capitals are styling (short ones may be initials)
     # Template placeholders ("page.head.author"), domains and interface labels are not names.
     if _UI_WORDS.search(text) or _DOTTED_RE.search(text) or "{" in text:
         return None
@@ -863,7 +875,7 @@ def _person_name(part: str) -> Optional[str]:
         return None
     if _NOT_A_PERSON.search(text):
         return None
-    return text
+    return _Name(text, role is not None)
 
 
 def clean_authors(values: Iterable[str], site_keys: Optional[set[str]] = None) -> list[str]:
@@ -885,10 +897,14 @@ def clean_authors(values: Iterable[str], site_keys: Optional[set[str]] = None) -
             for part in _AUTHOR_SPLIT_RE.split(value)
             if part.strip(" .").casefold() not in _CREDENTIALS and (name := _person_name(part))
         ]
-        # Next to a full name, one-word parts are credentials or beats ("Jane Doe, Privacy").
-        if any(len(n.split()) >= 2 for n in found):
-            found = [n for n in found if len(n.split()) >= 2]
-        names.extend(found)
+        # Next to a clean full name, one-word parts are credentials or beats ("Jane Doe,
+        # Privacy") and parts that carried a job title are the title's remains ("Tom Krisher,
+        # AP Auto Writer").
+        if any(len(n.text.split()) >= 2 and not n.had_role for n in found):
+            found = [n for n in found if len(n.text.split()) >= 2 and not n.had_role]
+        elif any(len(n.text.split()) >= 2 for n in found):
+            found = [n for n in found if len(n.text.split()) >= 2]
+        names.extend(n.text for n in found)
     people = [n for n in names if not _is_site_name(n, keys)]
     return unique_clean(people or names)
 
