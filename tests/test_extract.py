@@ -13,7 +13,6 @@ from transforms.extract import (
     drop_repeated_lines,
     extract_article,
     merge_split_bodies,
-    split_authors,
     strip_inert,
     trim_trailing_links,
 )
@@ -185,14 +184,6 @@ def test_declared_charset_is_used_and_bad_charsets_fall_back():
     assert decode_html(latin, "iso-8859-1") == "<html><body><p>café olé</p></body></html>"
     assert decode_html(latin, "no-such-charset") == latin
     assert decode_html(latin, "utf-8") == latin  # undecodable: let trafilatura sniff
-
-
-def test_split_authors():
-    assert split_authors("Maria Okafor; Tom Lindqvist; maria okafor") == [
-        "Maria Okafor",
-        "Tom Lindqvist",
-    ]
-    assert split_authors(None) == []
 
 
 def test_extract_articles_composite_routes_articles_filtered_and_timeouts():

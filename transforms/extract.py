@@ -2,7 +2,7 @@
 
 The page is parsed once. Metadata is read from that tree first (trafilatura works on its own
 copy), then trafilatura's balanced extractor runs without comments, and a few general rules
-clean its output (see ``clean_body`` and docs/quality-extraction.md for what each rule gained).
+clean its output (see ``clean_text`` and docs/quality-extraction.md for what each rule gained).
 """
 
 import codecs
@@ -61,13 +61,6 @@ def trafilatura_config(max_tree_size: Optional[int]) -> ConfigParser:
     config.set("DEFAULT", "EXTRACTION_TIMEOUT", "0")
     config.set("DEFAULT", "MAX_TREE_SIZE", str(max_tree_size) if max_tree_size else "")
     return config
-
-
-def split_authors(value: Optional[str]) -> list[str]:
-    """Split trafilatura's ``'A; B'`` author string into a list."""
-    if not value:
-        return []
-    return unique_clean(part for part in value.split(";"))
 
 
 _HTML_LANG_RE = re.compile(
