@@ -134,6 +134,11 @@ def test_strip_site_name(title, expected):
     assert md.strip_site_name(title, {"coastal gazette"}) == expected
 
 
+def test_a_short_site_key_only_strips_whole_segments():
+    keys = {"time", "time com"}  # from the host time.com
+    assert md.strip_site_name("Apple's time | Tech | TIME", keys) == "Apple's time | Tech"
+
+
 def test_title_prefers_the_visible_headline_confirmed_by_another_source():
     sig = signals(
         head(

@@ -223,6 +223,7 @@ class AnchorIndex:
     """Comparison keys of the page's link texts, to recognise link lists in the output."""
 
     def __init__(self, tree: HtmlElement) -> None:
+        """Index the links of ``tree`` lazily."""
         self._tree = tree
         self._keys: Optional[set[str]] = None
 
@@ -530,6 +531,7 @@ class ExtractArticleFn(beam.DoFn):
     """Split extraction results into articles and filtered items."""
 
     def __init__(self) -> None:
+        """Create the stage's counters."""
         self._extracted = Metrics.counter(STAGE, "articles_extracted")
         self._from_summary = Metrics.counter(STAGE, "articles_from_feed_summary")
 
@@ -557,6 +559,7 @@ class ExtractArticles(beam.PTransform):
     """FetchedPage -> Article; extraction runs under a per-page timeout."""
 
     def __init__(self, settings: ExtractSettings) -> None:
+        """Keep the extraction settings."""
         super().__init__()
         self._settings = settings
 

@@ -640,10 +640,16 @@ def strip_site_name(title: str, site_keys: set[str]) -> str:
     separators = _TITLE_SPLIT_RE.findall(title)
 
     def is_site(part: str) -> bool:
+        """True when a title segment names the site (exactly, without spaces, or containing it)."""
         key = title_key(part)
         squashed = key.replace(" ", "")
+        padded = f" {key} "
+        # Containment only for distinctive names ("coastal gazette" in "the coastal gazette
+        # online"), as whole words: a short host key like "time" must not eat a headline.
         return bool(key) and any(
-            key == site or squashed == site.replace(" ", "") or (len(site) > 3 and site in key)
+            key == site
+            or squashed == site.replace(" ", "")
+            or ((" " in site or len(site) >= 8) and f" {site} " in padded)
             for site in site_keys
         )
 
