@@ -53,3 +53,11 @@ def test_a_null_in_a_required_field_is_refused():
     bad = article("a")._replace(text=None)
     with pytest.raises(ValueError, match="required field 'text'"):
         to_table([bad], SCHEMAS[Article])
+
+
+def test_schema_version_2_fields_default_to_none_for_older_constructors():
+    art = article("a")  # built without the version-2 fields
+    assert art.schema_version == 2
+    assert (art.title_source, art.published_local) == (None, None)
+    row = to_table([art], SCHEMAS[Article]).to_pylist()[0]
+    assert row["title_source"] is None and row["published_local"] is None

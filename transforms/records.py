@@ -8,7 +8,7 @@ the sinks turn them into Parquet timestamps.
 
 from typing import List, NamedTuple, Optional
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class FeedSource(NamedTuple):
@@ -84,6 +84,12 @@ class Article(NamedTuple):
     duplicate_of: Optional[str]
     dup_method: Optional[str]
     schema_version: int
+    # Added in schema version 2 (with defaults, so version-1 constructors keep working):
+    # where the title came from (jsonld, og, h1, title, itemprop, feed) ...
+    title_source: Optional[str] = None
+    # ... and the publication time as the source stated it: ISO 8601 with its UTC offset, or a
+    # bare day (YYYY-MM-DD) when no time was given. published_at is the same instant in UTC.
+    published_local: Optional[str] = None
 
 
 class DeadLetter(NamedTuple):

@@ -44,6 +44,8 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("duplicate_of", pa.string()),
         pa.field("dup_method", pa.string()),
         pa.field("schema_version", pa.int32(), nullable=False),
+        pa.field("title_source", pa.string()),
+        pa.field("published_local", pa.string()),
     ]
 )
 
