@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy pipelines transforms scripts
+	$(VENV)/bin/mypy pipelines transforms scripts benchmarks
 
 test: $(STAMP) lint typecheck
 	$(VENV)/bin/pytest -q
