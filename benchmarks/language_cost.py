@@ -125,7 +125,8 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 def measure(texts: Sequence[str], repeat: int) -> tuple[list[float], list[float]]:
     """Per-text times (bare, ours), alternating which system runs first."""
     settings = load_config().language
-    bare_s, ours_s = [], []
+    bare_s: list[float] = []
+    ours_s: list[float] = []
     for n, text in enumerate(texts):
         pair = [
             ("bare", lambda t=text: bare(t)),

@@ -20,6 +20,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import trafilatura
 from langdetect import DetectorFactory, detect
@@ -39,7 +40,7 @@ FETCHED_AT = "2026-01-01T00:00:00Z"
 BUDGET = 1.15
 
 
-def bare_page(html: str, url: str) -> None:
+def bare_page(html: bytes, url: Optional[str]) -> None:
     """The baseline: trafilatura's text, then langdetect on all of it."""
     text = trafilatura.extract(html, url=url) or ""
     DetectorFactory.seed = 0
