@@ -17,13 +17,20 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.dedup import DedupArticles
+from transforms.dedup_history import ReadHistory, history_files
 from transforms.extract import ExtractArticles
 from transforms.feeds import CollapseEntries, ReadFeeds
 from transforms.fetch import FetchPages
 from transforms.language import DetectLanguage
 from transforms.outlets import feed_sources, load_outlets
 from transforms.records import FeedSource
-from transforms.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FILTERED_SCHEMA
+from transforms.schemas import (
+    ARTICLE_SCHEMA,
+    DEAD_LETTER_SCHEMA,
+    FILTERED_SCHEMA,
+    SIGNATURE_SCHEMA,
+    STORY_SCHEMA,
+)
 from transforms.settings import PipelineConfig, load_config
 from transforms.sinks import CountKeys, WriteParquetTable, article_partition, read_json, write_json
 from transforms.summary import build_summary, count_key
@@ -44,6 +51,8 @@ class IngestJob:
     config: PipelineConfig
     run_id: str
     replay_dir: Optional[str] = None
+    # The day cross-run dedup counts its history window back from (dedup.history_days).
+    as_of: dt.date = dt.date(1970, 1, 1)
 
 
 def default_run_id(now: Optional[dt.datetime] = None) -> str:
@@ -55,7 +64,8 @@ def default_run_id(now: Optional[dt.datetime] = None) -> str:
 def table_paths(output: str) -> dict[str, str]:
     """Return the directory of every output table."""
     return {
-        name: FileSystems.join(output, name) for name in ("articles", "dead_letters", "filtered")
+        name: FileSystems.join(output, name)
+        for name in ("articles", "dead_letters", "filtered", "stories", "signatures")
     }
 
 
@@ -69,7 +79,14 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     pages = entries | "FetchPages" >> FetchPages(cfg.fetch, job.replay_dir)
     extracted = pages.main | "ExtractArticles" >> ExtractArticles(cfg.extract)
     detected = extracted.main | "DetectLanguage" >> DetectLanguage(cfg.language)
-    articles = detected.main | "DedupArticles" >> DedupArticles()
+    history_paths = history_files(
+        paths["signatures"], job.as_of, cfg.dedup.history_days, exclude_run_id=job.run_id
+    )
+    history = p | "ReadHistory" >> ReadHistory(history_paths)
+    dedup = detected.main | "DedupArticles" >> DedupArticles(
+        job.run_id, history, cfg.dedup.component_rounds
+    )
+    articles = dedup.articles
 
     filtered = (
         feeds.filtered,
@@ -77,6 +94,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         pages.filtered,
         extracted.filtered,
         detected.filtered,
+        dedup.filtered,
     ) | "AllFiltered" >> beam.Flatten()
     dead_letters = (
         feeds.dead_letters,
@@ -113,12 +131,34 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         compression=out.compression,
     )
 
+    dedup.stories | "WriteStories" >> WriteParquetTable(
+        paths["stories"],
+        STORY_SCHEMA,
+        job.run_id,
+        sort_key=lambda s: s.story_id,
+        shard_key=lambda s: s.story_id,
+        partition=lambda s: f"date={s.first_seen[:10]}",
+        shards=out.shards_per_partition,
+        compression=out.compression,
+    )
+    dedup.signatures | "WriteSignatures" >> WriteParquetTable(
+        paths["signatures"],
+        SIGNATURE_SCHEMA,
+        job.run_id,
+        sort_key=lambda s: s.article_id,
+        shard_key=lambda s: s.article_id,
+        partition=lambda s: f"date={(s.published_at or s.fetched_at)[:10]}",
+        shards=out.shards_per_partition,
+        compression=out.compression,
+    )
+
     counted = [
         sources | "KeyFeeds" >> beam.Map(count_key),
         feeds.main | "KeyEntries" >> beam.Map(count_key),
         filtered | "KeyFiltered" >> beam.Map(count_key),
         dead_letters | "KeyDeadLetters" >> beam.Map(count_key),
         articles | "KeyArticles" >> beam.Map(count_key),
+        dedup.stories | "KeyStories" >> beam.Map(count_key),
     ]
     run_id, output = job.run_id, job.output
     (
@@ -135,6 +175,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         "filtered": filtered,
         "dead_letters": dead_letters,
         "entries": entries,
+        "stories": dedup.stories,
     }
 
 
@@ -153,6 +194,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[
     parser.add_argument("--config", default=None, help="YAML config (default: config/default.yaml)")
     parser.add_argument("--replay", default=None, help="serve HTTP from this recording directory")
     parser.add_argument("--run_id", default=None, help="id used in output file names")
+    parser.add_argument(
+        "--as_of",
+        default=None,
+        type=dt.date.fromisoformat,
+        help="day (YYYY-MM-DD) the dedup history window ends on (default: today, UTC)",
+    )
     return parser.parse_known_args(list(argv) if argv is not None else None)
 
 
@@ -177,6 +224,7 @@ def job_from_args(args: argparse.Namespace) -> IngestJob:
         config=load_config(args.config),
         run_id=run_id,
         replay_dir=args.replay,
+        as_of=args.as_of or dt.datetime.now(dt.UTC).date(),
     )
 
 

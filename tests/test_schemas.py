@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from tests.test_dedup import article
-from transforms.records import Article, DeadLetter, FilteredItem
+from transforms.records import Article, DeadLetter, DedupSignature, FilteredItem, Story
 from transforms.schemas import SCHEMAS, to_table
 
 # How each Python field type must appear in Parquet.
@@ -26,7 +26,7 @@ def _unwrap(hint):
     return hint, False
 
 
-@pytest.mark.parametrize("record", [Article, DeadLetter, FilteredItem])
+@pytest.mark.parametrize("record", [Article, DeadLetter, FilteredItem, Story, DedupSignature])
 def test_schema_fields_match_record_fields_in_order_type_and_nullability(record):
     schema = SCHEMAS[record]
     hints = typing.get_type_hints(record)
@@ -55,9 +55,10 @@ def test_a_null_in_a_required_field_is_refused():
         to_table([bad], SCHEMAS[Article])
 
 
-def test_schema_version_2_fields_default_to_none_for_older_constructors():
-    art = article("a")  # built without the version-2 fields
-    assert art.schema_version == 2
-    assert (art.title_source, art.published_local) == (None, None)
+def test_fields_added_after_version_1_have_defaults_for_older_constructors():
+    art = article("a")  # built without the version-2 and version-3 fields
+    assert art.schema_version == 3
+    assert (art.title_source, art.published_local, art.dup_score) == (None, None, None)
+    assert art.story_id == ""
     row = to_table([art], SCHEMAS[Article]).to_pylist()[0]
     assert row["title_source"] is None and row["published_local"] is None

@@ -1,18 +1,35 @@
-"""Stage 5: label duplicates (never delete them).
+"""Stage 5: cross-outlet dedup. Copies are labelled and coverage is grouped into stories; no row
+is ever deleted.
 
-Each layer proposes edges between articles that share a key (same URL, same canonical URL, same body
-hash). Edges are joined into connected components; the canonical copy of a component is its earliest
-published article (then URL), and every other member gets ``duplicate_of`` and ``dup_method``.
+Layers propose edges between articles:
+
+- ``url``: the same article URL up to edition and wrapper (``transforms.urls.url_key``: tracking
+  parameters, ``www.``/``m.``/AMP variants, redirector links);
+- ``canonical_url``: the same ``rel=canonical``/``og:url`` (same key function);
+- ``exact_text``: the same normalized body (content hash).
+
+Copies form *copy groups* (connected components, ``transforms/dedup_components.py``); the
+canonical copy of a group is its earliest published article, then URL, and every other member
+gets ``duplicate_of``, ``dup_method`` (the strongest layer that linked it) and ``dup_score``.
+Story groups are components over all edges; every article gets a ``story_id``.
+
+Earlier runs take part through their stored signatures (``<output>/signatures/``): a new article
+can be a copy of an old one and join an old story, keeping the old canonical copy and the old
+``story_id``. Old rows are never rewritten. A new article whose id is already stored is filtered
+(``already_stored``): re-running a day does not write it twice.
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.metrics.metric import Metrics
-from apache_beam.pvalue import AsSingleton, PCollection
+from apache_beam.pvalue import PCollection, TaggedOutput
 
-from transforms.records import Article
+from transforms.common import FILTERED, filtered
+from transforms.dedup_components import ConnectedComponents
+from transforms.records import Article, DedupSignature, Story
+from transforms.urls import stable_id, url_key
 
 STAGE = "dedup"
 # Lower rank = stronger evidence; a row reports the strongest layer that linked it.
@@ -23,149 +40,377 @@ METHOD_RANK: dict[str, int] = {
     "near_duplicate": 3,
     "same_story": 4,
 }
+COPY_METHODS = frozenset({"url", "canonical_url", "exact_text", "near_duplicate"})
 
-NodeKey = tuple[bool, str, str, str]
-
-
-def canonical_order(article: Article) -> NodeKey:
-    """Sort key of the canonical copy: earliest published first (unknown last), then URL, id."""
-    published = article.published_at or ""
-    return (article.published_at is None, published, article.url, article.article_id)
+OrderKey = tuple[bool, str, str, str]
 
 
 class Edge(NamedTuple):
-    """Two articles found to be copies by ``method``."""
+    """Two articles linked by ``method`` with a strength in 0..1 (``a`` and ``b`` are ids)."""
 
-    a: NodeKey
-    b: NodeKey
+    a: str
+    b: str
     method: str
+    score: float
 
 
-EXACT_LAYERS: Sequence[tuple[str, Callable[[Article], str]]] = (
-    ("url", lambda a: a.url),
-    ("canonical_url", lambda a: a.canonical_url),
-    ("exact_text", lambda a: a.content_hash),
+class Node(NamedTuple):
+    """A signature in this run's graph, new (this run) or old (from an earlier run)."""
+
+    signature: DedupSignature
+    is_new: bool
+
+
+def canonical_order(published_at: Optional[str], url: str, article_id: str) -> OrderKey:
+    """Sort key of the canonical copy: earliest published first (unknown last), then URL, id."""
+    return (published_at is None, published_at or "", url, article_id)
+
+
+def node_order(sig: DedupSignature) -> OrderKey:
+    """The canonical-copy sort key of a signature."""
+    return canonical_order(sig.published_at, sig.url, sig.article_id)
+
+
+def signature_of(article: Article) -> DedupSignature:
+    """The comparable, storable part of an article (story and copy labels filled in later)."""
+    return DedupSignature(
+        article_id=article.article_id,
+        url=article.url,
+        outlet_id=article.outlet_id,
+        language=article.language,
+        title=article.title,
+        published_at=article.published_at,
+        fetched_at=article.fetched_at,
+        url_key=url_key(article.url),
+        canonical_key=url_key(article.canonical_url),
+        content_hash=article.content_hash,
+        story_id="",
+        duplicate_of=None,
+        dup_method=None,
+    )
+
+
+EXACT_LAYERS: Sequence[tuple[str, Callable[[DedupSignature], str]]] = (
+    ("url", lambda s: s.url_key),
+    ("canonical_url", lambda s: s.canonical_key),
+    ("exact_text", lambda s: s.content_hash),
 )
 
 
-def star_edges(method: str, members: Iterable[NodeKey]) -> list[Edge]:
-    """Link every member of a key group to the group's first member (a star, not a clique)."""
+def star_edges(method: str, members: Iterable[tuple[OrderKey, bool]]) -> list[Edge]:
+    """Link every member of a key group to its first member; nothing for groups without news.
+
+    A star (not a clique) keeps the edge count linear. Groups of old articles only were linked
+    when they were new.
+    """
     ordered = sorted(set(members))
-    return [Edge(node, ordered[0], method) for node in ordered[1:]]
+    if len(ordered) < 2 or not any(is_new for _order, is_new in ordered):
+        return []
+    first = ordered[0][0][3]
+    return [Edge(order[3], first, method, 1.0) for order, _new in ordered[1:]]
 
 
-class UnionFind:
-    """Disjoint sets whose representative is always the smallest node (the canonical copy)."""
-
-    def __init__(self) -> None:
-        self.parent: dict[NodeKey, NodeKey] = {}
-        self.rank: dict[NodeKey, int] = {}
-
-    def find(self, node: NodeKey) -> NodeKey:
-        """Return the representative of ``node``, compressing the path."""
-        parent = self.parent.setdefault(node, node)
-        if parent == node:
-            return node
-        root = node
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[node] != root:
-            self.parent[node], node = root, self.parent[node]
-        return root
-
-    def add(self, edge: Edge) -> None:
-        """Join the components of the edge's ends and remember the edge's method on both."""
-        for node in (edge.a, edge.b):
-            best = self.rank.get(node)
-            rank = METHOD_RANK[edge.method]
-            if best is None or rank < best:
-                self.rank[node] = rank
-        root_a, root_b = self.find(edge.a), self.find(edge.b)
-        if root_a != root_b:
-            low, high = sorted((root_a, root_b))
-            self.parent[high] = low
-
-    def merge(self, other: "UnionFind") -> None:
-        """Fold another partial result into this one."""
-        for node, rank in other.rank.items():
-            best = self.rank.get(node)
-            if best is None or rank < best:
-                self.rank[node] = rank
-        for node, parent in other.parent.items():
-            root_a, root_b = self.find(node), self.find(parent)
-            if root_a != root_b:
-                low, high = sorted((root_a, root_b))
-                self.parent[high] = low
-
-    def labels(self) -> dict[str, tuple[str, str]]:
-        """Map every non-canonical article id to (canonical article id, method)."""
-        by_rank = {rank: method for method, rank in METHOD_RANK.items()}
-        result: dict[str, tuple[str, str]] = {}
-        for node in list(self.parent):
-            root = self.find(node)
-            if root != node:
-                result[node[3]] = (root[3], by_rank[self.rank[node]])
-        return result
+def stored_edges(node: Node) -> list[Edge]:
+    """Rebuild an old copy group: an old duplicate points at its old canonical copy again."""
+    sig = node.signature
+    if node.is_new or not sig.duplicate_of or sig.dup_method not in COPY_METHODS:
+        return []
+    return [Edge(sig.article_id, sig.duplicate_of, sig.dup_method, 1.0)]
 
 
-class ComponentsFn(beam.CombineFn):
-    """Combine duplicate edges into components. Memory grows with duplicates, not articles."""
-
-    def create_accumulator(self) -> UnionFind:
-        return UnionFind()
-
-    def add_input(self, acc: UnionFind, edge: Edge) -> UnionFind:
-        acc.add(edge)
-        return acc
-
-    def merge_accumulators(self, accs: Iterable[UnionFind]) -> UnionFind:
-        merged = UnionFind()
-        for acc in accs:
-            merged.merge(acc)
-        return merged
-
-    def extract_output(self, acc: UnionFind) -> dict[str, tuple[str, str]]:
-        return acc.labels()
+def edge_pair(edge: Edge) -> tuple[str, str]:
+    """The undirected pair of an edge, for connected components."""
+    return (edge.a, edge.b) if edge.a < edge.b else (edge.b, edge.a)
 
 
-def apply_label(article: Article, labels: dict[str, tuple[str, str]]) -> Article:
-    """Set ``duplicate_of``/``dup_method`` from the component labels (canonical rows stay null)."""
-    label: Optional[tuple[str, str]] = labels.get(article.article_id)
-    if label is None:
-        return article._replace(duplicate_of=None, dup_method=None)
-    return article._replace(duplicate_of=label[0], dup_method=label[1])
+def edge_ends(edge: Edge) -> Iterable[tuple[str, tuple[int, float]]]:
+    """Each end of an edge with the edge's (rank, score)."""
+    link = (METHOD_RANK[edge.method], edge.score)
+    yield edge.a, link
+    yield edge.b, link
 
 
-class _CountDuplicatesFn(beam.DoFn):
+def best_link(links: Iterable[tuple[int, float]]) -> tuple[int, float]:
+    """The strongest link: lowest rank (strongest layer), then highest score."""
+    return min(links, key=lambda link: (link[0], -link[1]))
+
+
+class NodeState(NamedTuple):
+    """A node with its copy group, story group and strongest copy and story links."""
+
+    node: Node
+    copy_label: str
+    story_label: str
+    copy_link: Optional[tuple[int, float]]
+    story_link: Optional[tuple[int, float]]
+
+
+def node_state(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[NodeState]:
+    """Join a node with its labels; a node on no edge is its own group."""
+    node_id, parts = kv
+    for node in parts["node"]:
+        copy_label = parts["copy"][0] if parts["copy"] else node_id
+        story_label = parts["story"][0] if parts["story"] else node_id
+        copy_links = [link for link in parts["links"] if link[0] < METHOD_RANK["same_story"]]
+        story_links = [link for link in parts["links"] if link[0] == METHOD_RANK["same_story"]]
+        yield NodeState(
+            node=node,
+            copy_label=copy_label,
+            story_label=story_label,
+            copy_link=best_link(copy_links) if copy_links else None,
+            story_link=best_link(story_links) if story_links else None,
+        )
+
+
+def choose_canonical(states: Sequence[NodeState]) -> str:
+    """The canonical copy of a group: an old canonical copy if the group has one, else the earliest.
+
+    Rows written by earlier runs already point at their old canonical copy; keeping it keeps the
+    group consistent across runs.
+    """
+    old_canonical = [
+        s.node.signature for s in states if not s.node.is_new and not s.node.signature.duplicate_of
+    ]
+    pool = old_canonical or [s.node.signature for s in states]
+    return min(pool, key=node_order).article_id
+
+
+def copy_assignments(kv: tuple[str, Iterable[NodeState]]) -> Iterable[tuple[str, tuple[str, str]]]:
+    """For every new member of a copy group: (id, ("canonical", canonical id))."""
+    states = list(kv[1])
+    canonical = choose_canonical(states)
+    for state in states:
+        if state.node.is_new:
+            yield state.node.signature.article_id, ("canonical", canonical)
+
+
+def choose_story_id(states: Sequence[NodeState]) -> str:
+    """A story keeps the id an earlier run gave it (its earliest old member's), else a new one."""
+    old = [s.node.signature for s in states if not s.node.is_new and s.node.signature.story_id]
+    if old:
+        return min(old, key=node_order).story_id
+    first = min((s.node.signature for s in states), key=node_order)
+    return "st" + stable_id("story", first.article_id, size=15)
+
+
+def story_of(states: Sequence[NodeState], story_id: str, run_id: str) -> Story:
+    """The stories-table row of a story as of this run (old members included)."""
+    sigs = sorted((s.node.signature for s in states), key=node_order)
+    seen = sorted(sig.published_at or sig.fetched_at for sig in sigs)
+    outlets = sorted({sig.outlet_id for sig in sigs})
+    return Story(
+        story_id=story_id,
+        first_seen=seen[0],
+        last_seen=seen[-1],
+        article_count=len(sigs),
+        outlet_count=len(outlets),
+        outlets=outlets,
+        languages=sorted({sig.language for sig in sigs}),
+        representative_title=next((sig.title for sig in sigs if sig.title), None),
+        representative_id=sigs[0].article_id,
+        member_ids=sorted(sig.article_id for sig in sigs),
+        run_id=run_id,
+    )
+
+
+class _StoryAssignmentsFn(beam.DoFn):
+    """Per story group: the story id for every new member, and the story's table row."""
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+
+    def process(self, kv: tuple[str, Iterable[NodeState]]) -> Iterable[Any]:
+        states = list(kv[1])
+        if not any(s.node.is_new for s in states):
+            return
+        story_id = choose_story_id(states)
+        yield TaggedOutput("stories", story_of(states, story_id, self._run_id))
+        for state in states:
+            if state.node.is_new:
+                yield state.node.signature.article_id, ("story", story_id)
+
+
+def label_article(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[Article]:
+    """Apply the copy and story assignments to a new article."""
+    _id, parts = kv
+    assigned = dict(parts["assigned"])
+    (state,) = parts["state"]
+    for article in parts["article"]:
+        canonical = assigned.get("canonical", article.article_id)
+        story_id = assigned["story"]
+        if canonical != article.article_id and state.copy_link is not None:
+            rank, score = state.copy_link
+            method = next(m for m, r in METHOD_RANK.items() if r == rank)
+            yield article._replace(
+                duplicate_of=canonical, dup_method=method, dup_score=score, story_id=story_id
+            )
+        elif state.story_link is not None and state.story_label != article.article_id:
+            # Coverage of the same story, not a copy: keeps its own row as an original.
+            yield article._replace(
+                duplicate_of=None,
+                dup_method="same_story",
+                dup_score=state.story_link[1],
+                story_id=story_id,
+            )
+        else:
+            yield article._replace(
+                duplicate_of=None, dup_method=None, dup_score=None, story_id=story_id
+            )
+
+
+def signature_with_labels(article: Article) -> DedupSignature:
+    """The signature to store for a labelled article."""
+    return signature_of(article)._replace(
+        story_id=article.story_id, duplicate_of=article.duplicate_of, dup_method=article.dup_method
+    )
+
+
+def split_already_stored(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[Any]:
+    """New articles go on unless an earlier run stored the same id (then: filtered)."""
+    _id, parts = kv
+    for article in parts["new"]:
+        if parts["old"]:
+            yield TaggedOutput(
+                FILTERED,
+                filtered(
+                    STAGE,
+                    article.url,
+                    article.outlet_id,
+                    "already_stored",
+                    f"article {article.article_id} was written by an earlier run",
+                ),
+            )
+        else:
+            yield article
+
+
+class _CountLabelsFn(beam.DoFn):
     """Count labelled rows per method (visible in the runner's metrics)."""
 
     def process(self, article: Article) -> Iterable[Article]:
         if article.dup_method:
-            Metrics.counter(STAGE, f"duplicates_{article.dup_method}").inc()
+            Metrics.counter(STAGE, f"labelled_{article.dup_method}").inc()
         yield article
 
 
-class DedupArticles(beam.PTransform):
-    """Label URL, canonical-URL and exact-body duplicates; every article keeps its row."""
+class DedupOutputs(NamedTuple):
+    """Labelled articles, this run's stories, signatures to store, and filtered re-ingestions."""
 
-    def expand(self, articles: PCollection) -> PCollection:
-        edge_sets = []
+    articles: PCollection
+    stories: PCollection
+    signatures: PCollection
+    filtered: PCollection
+
+
+class DedupArticles(beam.PTransform):
+    """Label copies and group stories across this run and the stored signatures of earlier runs."""
+
+    def __init__(
+        self,
+        run_id: str = "run",
+        history: Optional[PCollection] = None,
+        rounds: int = 4,
+    ) -> None:
+        super().__init__()
+        self._run_id = run_id
+        self._history = history
+        self._rounds = rounds
+
+    def expand(self, articles: PCollection) -> Any:  # DedupOutputs
+        history = self._history
+        if history is None:
+            history = articles.pipeline | "NoHistory" >> beam.Create([]).with_output_types(
+                DedupSignature
+            )
+        split = (
+            {
+                "new": articles | "KeyNewById" >> beam.Map(lambda a: (a.article_id, a)),
+                "old": history | "KeyOldById" >> beam.Map(lambda s: (s.article_id, True)),
+            }
+            | "JoinStoredIds" >> beam.CoGroupByKey()
+            | "SplitAlreadyStored"
+            >> beam.FlatMap(split_already_stored)
+            .with_output_types(Article)
+            .with_outputs(FILTERED, main="fresh")
+        )
+        fresh = split.fresh
+        nodes = (
+            fresh | "NewNodes" >> beam.Map(lambda a: Node(signature_of(a), True)),
+            history | "OldNodes" >> beam.Map(lambda s: Node(s, False)),
+        ) | "AllNodes" >> beam.Flatten()
+
+        copy_edges = [nodes | "StoredCopyEdges" >> beam.FlatMap(stored_edges)]
         for method, key_fn in EXACT_LAYERS:
             label = "".join(part.capitalize() for part in method.split("_"))
-            edges = (
-                articles
-                | f"KeyBy{label}" >> beam.Map(lambda a, f=key_fn: (f(a), canonical_order(a)))
+            copy_edges.append(
+                nodes
+                | f"KeyBy{label}"
+                >> beam.FlatMap(
+                    lambda n, f=key_fn: (
+                        [(f(n.signature), (node_order(n.signature), n.is_new))]
+                        if f(n.signature)
+                        else []
+                    )
+                )
                 | f"GroupBy{label}" >> beam.GroupByKey()
                 | f"{label}Edges" >> beam.FlatMap(lambda kv, m=method: star_edges(m, kv[1]))
             )
-            edge_sets.append(edges)
-        labels = (
-            edge_sets
-            | "FlattenEdges" >> beam.Flatten()
-            | "ConnectComponents" >> beam.CombineGlobally(ComponentsFn())
+        copies = copy_edges | "CopyEdges" >> beam.Flatten()
+        all_edges = copies
+
+        copy_labels = (
+            copies
+            | "CopyPairs" >> beam.Map(edge_pair)
+            | "CopyGroups" >> ConnectedComponents(self._rounds)
         )
-        return (
-            articles
-            | "ApplyLabels" >> beam.Map(apply_label, AsSingleton(labels))
-            | "CountDuplicates" >> beam.ParDo(_CountDuplicatesFn()).with_output_types(Article)
+        story_labels = (
+            all_edges
+            | "StoryPairs" >> beam.Map(edge_pair)
+            | "StoryGroups" >> ConnectedComponents(self._rounds)
+        )
+        links = all_edges | "EdgeEnds" >> beam.FlatMap(edge_ends)
+        states = (
+            {
+                "node": nodes | "KeyNodes" >> beam.Map(lambda n: (n.signature.article_id, n)),
+                "copy": copy_labels,
+                "story": story_labels,
+                "links": links,
+            }
+            | "JoinNodeLabels" >> beam.CoGroupByKey()
+            | "NodeStates" >> beam.FlatMap(node_state)
+        )
+        canon = (
+            states
+            | "KeyByCopyGroup" >> beam.Map(lambda s: (s.copy_label, s))
+            | "GroupCopies" >> beam.GroupByKey()
+            | "ChooseCanonical" >> beam.FlatMap(copy_assignments)
+        )
+        stories = (
+            states
+            | "KeyByStoryGroup" >> beam.Map(lambda s: (s.story_label, s))
+            | "GroupStories" >> beam.GroupByKey()
+            | "AssignStories"
+            >> beam.ParDo(_StoryAssignmentsFn(self._run_id)).with_outputs("stories", main="ids")
+        )
+        assigned = (canon, stories.ids) | "Assignments" >> beam.Flatten()
+        labelled = (
+            {
+                "article": fresh | "KeyFresh" >> beam.Map(lambda a: (a.article_id, a)),
+                "assigned": assigned,
+                "state": states
+                | "KeyStates" >> beam.Map(lambda s: (s.node.signature.article_id, s))
+                | "OnlyNewStates" >> beam.Filter(lambda kv: kv[1].node.is_new),
+            }
+            | "JoinAssignments" >> beam.CoGroupByKey()
+            | "LabelArticles" >> beam.FlatMap(label_article).with_output_types(Article)
+            | "CountLabels" >> beam.ParDo(_CountLabelsFn()).with_output_types(Article)
+        )
+        signatures = labelled | "Signatures" >> beam.Map(signature_with_labels).with_output_types(
+            DedupSignature
+        )
+        return DedupOutputs(
+            articles=labelled,
+            stories=stories.stories,
+            signatures=signatures,
+            filtered=split[FILTERED],
         )

@@ -17,7 +17,7 @@ from transforms.records import DeadLetter, FeedEntry, FeedSource, FilteredItem
 from transforms.settings import FetchSettings
 from transforms.textutil import html_fragment_to_text, unique_clean
 from transforms.timeutil import struct_time_to_iso
-from transforms.urls import normalize_url, resolve_url
+from transforms.urls import normalize_url, resolve_url, unwrap_redirector
 
 STAGE = "read_feeds"
 COLLAPSE_STAGE = "collapse_entries"
@@ -125,6 +125,9 @@ def parse_feed(source: FeedSource, body: bytes, content_type: str, final_url: st
     for position, raw in enumerate(raw_entries):
         raw_link = _entry_link(raw)
         link = resolve_url(final_url, raw_link)
+        if link is not None:
+            # Fetch the article itself, not the aggregator's redirect page (Google News ...).
+            link = unwrap_redirector(link)
         if link is None:
             ident = raw_link or _first(raw.get("id"), raw.get("title")) or f"#{position}"
             reason = "no_link" if not raw_link else "unsupported_link"

@@ -8,7 +8,7 @@ the sinks turn them into Parquet timestamps.
 
 from typing import List, NamedTuple, Optional
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class FeedSource(NamedTuple):
@@ -90,6 +90,12 @@ class Article(NamedTuple):
     # ... and the publication time as the source stated it: ISO 8601 with its UTC offset, or a
     # bare day (YYYY-MM-DD) when no time was given. published_at is the same instant in UTC.
     published_local: Optional[str] = None
+    # Added in schema version 3: the story (coverage of one event across outlets and languages)
+    # this article belongs to, set by DedupArticles for every row ...
+    story_id: str = ""
+    # ... and how strongly it is linked to its group: 1.0 for URL/canonical/exact-text copies,
+    # the estimated Jaccard for near-duplicates, the story score for same-story coverage.
+    dup_score: Optional[float] = None
 
 
 class DeadLetter(NamedTuple):
@@ -112,3 +118,37 @@ class FilteredItem(NamedTuple):
     reason: str
     detail: str
     filtered_at: str
+
+
+class DedupSignature(NamedTuple):
+    """What dedup keeps of an article to compare it with later runs (``<output>/signatures/``)."""
+
+    article_id: str
+    url: str
+    outlet_id: str
+    language: str
+    title: Optional[str]
+    published_at: Optional[str]
+    fetched_at: str
+    url_key: str
+    canonical_key: str
+    content_hash: str
+    story_id: str
+    duplicate_of: Optional[str]
+    dup_method: Optional[str]
+
+
+class Story(NamedTuple):
+    """One story and all its coverage, as of a run (``<output>/stories/``)."""
+
+    story_id: str
+    first_seen: str
+    last_seen: str
+    article_count: int
+    outlet_count: int
+    outlets: List[str]
+    languages: List[str]
+    representative_title: Optional[str]
+    representative_id: str
+    member_ids: List[str]
+    run_id: str

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from transforms.records import Article, DeadLetter, FilteredItem
+from transforms.records import Article, DeadLetter, DedupSignature, FilteredItem, Story
 from transforms.timeutil import parse_iso
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -46,6 +46,42 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("schema_version", pa.int32(), nullable=False),
         pa.field("title_source", pa.string()),
         pa.field("published_local", pa.string()),
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("dup_score", pa.float64()),
+    ]
+)
+
+STORY_SCHEMA = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("first_seen", TIMESTAMP, nullable=False),
+        pa.field("last_seen", TIMESTAMP, nullable=False),
+        pa.field("article_count", pa.int64(), nullable=False),
+        pa.field("outlet_count", pa.int64(), nullable=False),
+        pa.field("outlets", pa.list_(pa.string()), nullable=False),
+        pa.field("languages", pa.list_(pa.string()), nullable=False),
+        pa.field("representative_title", pa.string()),
+        pa.field("representative_id", pa.string(), nullable=False),
+        pa.field("member_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+SIGNATURE_SCHEMA = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("published_at", TIMESTAMP),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("url_key", pa.string(), nullable=False),
+        pa.field("canonical_key", pa.string(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("dup_method", pa.string()),
     ]
 )
 
@@ -75,6 +111,8 @@ SCHEMAS: Mapping[type, pa.Schema] = {
     Article: ARTICLE_SCHEMA,
     DeadLetter: DEAD_LETTER_SCHEMA,
     FilteredItem: FILTERED_SCHEMA,
+    Story: STORY_SCHEMA,
+    DedupSignature: SIGNATURE_SCHEMA,
 }
 
 

@@ -67,6 +67,20 @@ class LanguageSettings:
 
 
 @dataclass(frozen=True)
+class DedupSettings:
+    """Cross-outlet dedup and story grouping."""
+
+    # Earlier runs' signatures read to dedup against (days before the run's as-of day; 0: none).
+    history_days: int = 7
+    # Hash-to-min rounds before the exact residual step (transforms/dedup_components.py).
+    component_rounds: int = 4
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.history_days <= 3650, "dedup.history_days must be in 0..3650")
+        _require(0 <= self.component_rounds <= 16, "dedup.component_rounds must be in 0..16")
+
+
+@dataclass(frozen=True)
 class OutputSettings:
     """How the Parquet output is laid out."""
 
@@ -88,6 +102,7 @@ class PipelineConfig:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
 
 
@@ -139,6 +154,7 @@ def config_from_mapping(data: Any) -> PipelineConfig:
         fetch=_build(FetchSettings, "fetch", data.get("fetch")),
         extract=_build(ExtractSettings, "extract", data.get("extract")),
         language=_build(LanguageSettings, "language", data.get("language")),
+        dedup=_build(DedupSettings, "dedup", data.get("dedup")),
         output=_build(OutputSettings, "output", data.get("output")),
     )
 

@@ -8,7 +8,7 @@ entries never existed for this run.
 from collections.abc import Mapping
 from typing import Any
 
-from transforms.records import Article, DeadLetter, FeedEntry, FeedSource, FilteredItem
+from transforms.records import Article, DeadLetter, FeedEntry, FeedSource, FilteredItem, Story
 
 FEED_STAGE = "read_feeds"
 
@@ -25,6 +25,8 @@ def count_key(item: Any) -> str:
         return "entry"
     if isinstance(item, FeedSource):
         return "feed"
+    if isinstance(item, Story):
+        return "story:multi_outlet" if item.outlet_count > 1 else "story:single"
     raise TypeError(f"no counter for {type(item).__name__}")
 
 
@@ -68,6 +70,10 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
             "unique": unique,
             "duplicates": dict(sorted(duplicates.items())),
             "duplicates_total": sum(duplicates.values()),
+        },
+        "stories": {
+            "touched": counts.get("story:multi_outlet", 0) + counts.get("story:single", 0),
+            "multi_outlet": counts.get("story:multi_outlet", 0),
         },
         "filtered": {"total": filtered_total, "by_stage": filtered},
         "dead_letters": {
