@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, List, NamedTuple, Optional, Protocol  # noqa: UP035
 
 import apache_beam as beam
+import numpy as np
 from anyascii import anyascii
 from apache_beam.metrics.metric import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
@@ -55,21 +56,29 @@ class StorySettings:
     """Knobs of the same-story layer; docs/dedup-story.md says how each default was measured."""
 
     # Articles further apart than this are never linked. Placeholder; set from measurement below.
-    window_hours: float = 168.0
+    window_hours: float = 720.0
     # Minimum score of an edge between two articles in the same language.
-    threshold: float = 0.2
+    threshold: float = 0.1
     # Minimum score across languages: only names, numbers and dates can match there, so scores
     # run lower, but chaining risk is higher too.
-    cross_language_threshold: float = 0.2
-    # Keep an edge only when each end has it among its ``mutual_k`` best-scoring edges (0 = off).
-    mutual_k: int = 5
+    cross_language_threshold: float = 0.1
+    # An edge below ``strong_threshold`` is kept only when it is among the ``top_k`` best edges of
+    # both ends (``mutual``) or of either end: each article adds at most ``top_k`` weak links.
+    top_k: int = 1
+    mutual: bool = False
     # An edge at or above this score is kept whatever its rank.
-    strong_threshold: float = 0.5
+    strong_threshold: float = 0.2
     # Each article posts this many of its most distinctive terms to the inverted index.
     candidate_keys: int = 12
     # A posting list longer than this is sorted by time and only neighbours within this many
     # places are compared: at most ``posting_cap`` comparisons per member per key.
     posting_cap: int = 64
+    # Articles with a ``vector`` also post SimHash keys: ``vector_bands`` keys of ``vector_bits``
+    # random-hyperplane signs each. Arithmetic, not measured (no multilingual model here): a
+    # bit agrees with probability 1 - angle/pi, so a pair at cosine 0.9 shares one of 16 bands of
+    # 10 bits with probability 0.98, at 0.8 with 0.81, unrelated vectors (cosine 0) 0.016.
+    vector_bands: int = 16
+    vector_bits: int = 10
     # Terms kept per article (by weight): bounds the record and the cost of one comparison.
     max_terms: int = 96
     # Body words read per article (after the lead): a bound on cost for very long articles.
@@ -235,7 +244,7 @@ def fold_token(token: str) -> str:
 # already equal after truncation (Путина -> putin); short ones are not without this. No -ей/-ой:
 # they end names too (Сергей, Толстой).
 _CYRILLIC_RE = re.compile(r"[\u0400-\u04ff]")
-_CYRILLIC_ENDINGS = ("ом", "ем", "ым", "им", "ою", "а", "я", "у", "ю", "е", "ы", "и")
+_CYRILLIC_ENDINGS = ("ом", "ем", "ым", "им", "ою", "а", "я", "у", "ю", "е", "ы", "и")  # noqa: RUF001
 
 
 def strip_case_ending(token: str) -> str:
@@ -381,7 +390,7 @@ def _field_terms(
 
 
 # What may stand before the first word of a sentence (or of a quote, or a dateline's body).
-_SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;\"'«»“”„(\[—–-])\s*$")
+_SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;\"'«»“”„(\[—–-])\s*$")  # noqa: RUF001
 
 
 def name_keys(texts: Iterable[str]) -> frozenset[str]:
@@ -398,10 +407,11 @@ def name_keys(texts: Iterable[str]) -> frozenset[str]:
                 continue
             if word[0].islower():
                 lowered.add(key)
-            elif word[0].isupper():
-                # A sentence's first word is capitalized whatever it is: it proves nothing.
-                if not _SENTENCE_START_RE.search(text[max(0, match.start() - 4) : match.start()]):
-                    capitalized.add(key)
+            # A sentence's first word is capitalized whatever it is: it proves nothing.
+            elif word[0].isupper() and not _SENTENCE_START_RE.search(
+                text[max(0, match.start() - 4) : match.start()]
+            ):
+                capitalized.add(key)
     # Title case ("Tourist Ship Strikes Bridge") is undone by the lower-case "ship" of the body.
     return frozenset(capitalized - lowered)
 
@@ -604,6 +614,28 @@ def candidate_terms(
     return [t for _, t in ranked[:k]]
 
 
+# Seed of the random hyperplanes: fixed, so every worker and every run draws the same ones.
+HYPERPLANE_SEED = 20230914
+
+
+@lru_cache(maxsize=8)
+def _hyperplanes(count: int, dim: int) -> Any:
+    """``count`` random hyperplanes (normals) in ``dim`` dimensions, the same on every machine."""
+    return np.random.default_rng([HYPERPLANE_SEED, dim]).standard_normal((count, dim))
+
+
+def vector_keys(vector: Sequence[float], bands: int, bits: int) -> list[str]:
+    """SimHash band keys of a vector: close vectors share at least one key with high probability."""
+    if not vector or bands <= 0 or bits <= 0:
+        return []
+    signs = _hyperplanes(bands * bits, len(vector)) @ np.asarray(vector, dtype=float) >= 0.0
+    return [
+        f"v:{band}:"
+        + "".join("1" if bit else "0" for bit in signs[band * bits : (band + 1) * bits])
+        for band in range(bands)
+    ]
+
+
 class _Member(NamedTuple):
     """An article in a posting list: whether it is from this run, its time and features."""
 
@@ -651,7 +683,9 @@ class _PostKeysFn(beam.DoFn):
             return
         idf = IdfTable(df, n_docs)
         member = _Member(is_new, hours, features)
-        for term in candidate_terms(features, idf, df, self.settings.candidate_keys):
+        keys = candidate_terms(features, idf, df, self.settings.candidate_keys)
+        keys += vector_keys(features.vector, self.settings.vector_bands, self.settings.vector_bits)
+        for term in keys:
             for bucket in time_buckets(hours, self.settings.window_hours):
                 yield (bucket, term), member
 
@@ -705,11 +739,13 @@ def neighbour_votes(
     return votes
 
 
-def keep_edge(pair: tuple[str, str], votes: Iterable[tuple[float, bool]], strong: float) -> bool:
-    """Keep an edge that both ends rank among their best, or that scores ``strong`` or more."""
+def keep_edge(votes: Iterable[tuple[float, bool]], strong: float, mutual: bool) -> bool:
+    """Keep a strong edge, or a weaker one that both ends (``mutual``) or either end rank top-k."""
     votes = list(votes)
-    score = max(v[0] for v in votes)
-    return score >= strong or (len(votes) == 2 and all(v[1] for v in votes))
+    if max(v[0] for v in votes) >= strong:
+        return True
+    ranked = [v[1] for v in votes]
+    return len(ranked) == 2 and all(ranked) if mutual else any(ranked)
 
 
 def _to_edge(element: tuple[tuple[str, str], Iterable[tuple[float, bool]]]) -> StoryEdge:
@@ -760,8 +796,9 @@ class SameStoryEdges(beam.PTransform):
             # The same pair may share several keys: keep one score (they are equal).
             | "DedupPairs" >> beam.CombinePerKey(max)
         )
-        k = self.settings.mutual_k
+        k = self.settings.top_k
         strong = self.settings.strong_threshold
+        mutual = self.settings.mutual
         return (
             scored
             | "ByEnd"
@@ -771,7 +808,7 @@ class SameStoryEdges(beam.PTransform):
             | "GroupByEnd" >> beam.GroupByKey()
             | "RankNeighbours" >> beam.FlatMap(lambda kv: neighbour_votes(kv[0], kv[1], k))
             | "GroupVotes" >> beam.GroupByKey()
-            | "KeepMutual" >> beam.Filter(lambda kv: keep_edge(kv[0], kv[1], strong))
+            | "KeepRankedEdges" >> beam.Filter(lambda kv: keep_edge(kv[1], strong, mutual))
             | "ToEdges" >> beam.Map(_to_edge).with_output_types(StoryEdge)
         )
 
@@ -1007,7 +1044,7 @@ def run_same_story_edges(
 
     with tempfile.TemporaryDirectory() as tmp:
         prefix = str(Path(tmp) / "edges")
-        options = PipelineOptions(runner="FnApiRunner")
+        options = PipelineOptions(flags=[], runner="FnApiRunner")
         with beam.Pipeline(options=options) as pipeline:
             new = pipeline | "CreateFeatures" >> beam.Create(list(features))
             old = pipeline | "CreateHistory" >> beam.Create(list(history)) if history else None
