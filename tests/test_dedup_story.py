@@ -175,6 +175,13 @@ def test_story_features_are_deterministic_weighted_and_typed():
     assert len(capped.terms) == 3
 
 
+def test_records_have_beam_schemas_and_round_trip():
+    features = StoryFeatures("a", None, "en", ["e:putin", "n:27"], [0.6, 0.8])
+    for record in (features, features._replace(vector=[0.6, 0.8]), StoryEdge("a", "b", 0.5)):
+        coder = beam.coders.RowCoder.from_type_hint(type(record), None)
+        assert coder.decode(coder.encode(record)) == record
+
+
 def test_scripts_without_case_still_give_terms():
     chinese = story_features("普京与金正恩交换步枪", None, None, "zh", None, "zh1")
     assert "t:普京" in chinese.terms and "t:金正" in chinese.terms
@@ -216,6 +223,21 @@ def test_across_languages_only_names_numbers_and_dates_count():
     assert story_similarity(english, words_only, idf) == 0.0
     same_language = words_only._replace(language="en")
     assert story_similarity(english, same_language, idf) == pytest.approx(0.8)
+
+
+def test_a_translated_headline_scores_above_a_same_person_headline():
+    headlines = {
+        "en": ("Kremlin says Putin and Kim Jong Un swapped rifles at Vostochny", "en"),
+        "id": ("Kremlin: Putin dan Kim Jong Un saling tukar senapan di Vostochny", "id"),
+        "ru": ("Кремль: Путин и Ким Чен Ын обменялись винтовками на Восточном", "ru"),
+        "other": ("Kremlin says Putin hosts Lukashenko in Sochi for talks", "en"),
+    }
+    f = {k: story_features(t, None, None, lang, None, k) for k, (t, lang) in headlines.items()}
+    idf = IdfTable({}, 100)
+    assert story_similarity(f["en"], f["id"], idf) > 0.5
+    assert story_similarity(f["en"], f["ru"], idf) > story_similarity(f["en"], f["other"], idf)
+    assert story_similarity(f["id"], f["other"], idf) == 0.0
+    assert story_similarity(f["ru"], f["other"], idf) == 0.0
 
 
 def test_blend_scorer_mixes_the_embedding_cosine_when_both_have_vectors():

