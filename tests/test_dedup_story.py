@@ -175,6 +175,12 @@ def test_story_features_are_deterministic_weighted_and_typed():
     assert len(capped.terms) == 3
 
 
+def test_settings_reject_values_that_cannot_work():
+    for bad in ({"window_hours": 0.0}, {"threshold": 1.5}, {"posting_cap": 0}, {"top_k": -1}):
+        with pytest.raises(ValueError):
+            StorySettings(**bad)
+
+
 def test_records_have_beam_schemas_and_round_trip():
     features = StoryFeatures("a", None, "en", ["e:putin", "n:27"], [0.6, 0.8])
     for record in (features, features._replace(vector=[0.6, 0.8]), StoryEdge("a", "b", 0.5)):

