@@ -31,6 +31,7 @@ from transforms.dedup_story import (
     fold_token,
     idf_value,
     keep_edge,
+    load_labelled,
     name_keys,
     neighbour_votes,
     number_term,
@@ -354,6 +355,31 @@ def test_edges_are_ordered_unique_and_scored():
         assert_that(edges, check)
 
 
+def test_a_weakly_similar_hub_joins_one_event_not_both():
+    def make(article_id: str, terms: list[str]) -> StoryFeatures:
+        weight = 1 / math.sqrt(len(terms))
+        return StoryFeatures(
+            article_id, "2023-09-14T06:00:00Z", "en", sorted(terms), [weight] * len(terms)
+        )
+
+    xs = [f"e:x{i}" for i in range(6)]
+    ys = [f"e:y{i}" for i in range(6)]
+    articles = [
+        make("x1", [*xs, "t:p1"]),
+        make("x2", [*xs, "t:p2"]),
+        make("y1", [*ys, "t:q1"]),
+        make("y2", [*ys, "t:q2"]),
+        # A round-up that mentions both events: a weak edge (0.16) to each of the four.
+        make("hub", ["e:x0", "e:y0"]),
+    ]
+    nodes = [a.article_id for a in articles]
+    ranked = run_same_story_edges(articles)
+    assert groups_of(ranked, nodes) == {frozenset({"x1", "x2", "hub"}), frozenset({"y1", "y2"})}
+    # Without the rank rule the same weak edges chain the two events into one group.
+    unranked = run_same_story_edges(articles, StorySettings(top_k=0))
+    assert groups_of(unranked, nodes) == {frozenset(nodes)}
+
+
 def test_history_gives_new_to_old_edges_and_never_old_to_old():
     new = [feats("new1", "2017-12-28T10:00:00Z", WIRE)]
     old = [
@@ -533,10 +559,15 @@ def test_event_split_is_stable_and_covers_every_event():
 
 @pytest.mark.corpus
 def test_giveme5w1h_same_story_f1_beats_the_shingle_baseline():
-    result = evaluate_same_story(str(corpus_dir("dedup", "giveme5w1h")))
+    directory = str(corpus_dir("dedup", "giveme5w1h"))
+    result = evaluate_same_story(directory)
     ours, baseline = result["same_story"], result["shingle_baseline"]
     assert result["articles"] == 243
-    # Measured (docs/dedup-story.md): in-sample F1 0.88 with P 1.0; the baseline 0.24.
-    assert ours["f1"] >= 0.85
+    # Measured (docs/dedup-story.md): in-sample F1 0.911 (P 0.984); the baseline 0.241.
+    assert ours["f1"] >= 0.9
     assert ours["precision"] >= 0.95
     assert baseline["f1"] <= 0.3
+    # The defaults were chosen on split A; split B's events took no part: F1 0.855 there. (The
+    # cross-validated numbers, 0.844 and 0.903, come from benchmarks/story_cv.py.)
+    held_out = event_split(a.event_id for a in load_labelled(directory))[1]
+    assert evaluate_same_story(directory, events=held_out)["same_story"]["f1"] >= 0.85
