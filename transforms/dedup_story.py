@@ -519,6 +519,7 @@ class IdfTable:
     """IDF of terms from document frequencies; a term missing from ``df`` occurs in one article."""
 
     def __init__(self, df: Mapping[str, int], n_docs: int) -> None:
+        """Wrap document frequencies ``df`` over ``n_docs`` articles."""
         self.df = df
         self.n_docs = max(1, n_docs)
         self._cache: dict[str, float] = {}
@@ -601,6 +602,7 @@ class EmbeddingBlendScorer:
     """Mixes the term cosine with the cosine of embeddings (when both articles have one)."""
 
     def __init__(self, embedding_weight: float = 0.5, base: Optional[StoryScorer] = None) -> None:
+        """Blend with ``embedding_weight`` of the vector cosine over ``base`` (the term scorer)."""
         if not 0.0 <= embedding_weight <= 1.0:
             raise ValueError("embedding_weight must be within [0, 1]")
         self.embedding_weight = embedding_weight
@@ -702,12 +704,14 @@ class _PostKeysFn(beam.DoFn):
     """Post an article under (time bucket, term) for each of its most distinctive terms."""
 
     def __init__(self, settings: StorySettings) -> None:
+        """Keep the settings and declare the counter."""
         self.settings = settings
         self.undated = Metrics.counter(STAGE, "undated_articles")
 
     def process(
         self, element: tuple[bool, StoryFeatures], df: Mapping[str, int], n_docs: int
     ) -> Iterator[tuple[tuple[int, str], _Member]]:
+        """Yield ((bucket, term), member) for each candidate key and each of its two buckets."""
         is_new, features = element
         hours = epoch_hours(features.published_at)
         if hours is None:
@@ -726,6 +730,7 @@ class _ScorePostingsFn(beam.DoFn):
     """Score the pairs of one posting list that fall within the window; emit those that pass."""
 
     def __init__(self, settings: StorySettings, scorer: StoryScorer) -> None:
+        """Keep the settings and the scorer (pickled with the DoFn)."""
         self.settings = settings
         self.scorer = scorer
         self.compared = Metrics.counter(STAGE, "pairs_compared")
@@ -737,6 +742,7 @@ class _ScorePostingsFn(beam.DoFn):
         df: Mapping[str, int],
         n_docs: int,
     ) -> Iterator[tuple[tuple[str, str], float]]:
+        """Score the pairs of one posting list in the window; yield ((a, b), score) that pass."""
         (bucket, _), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
@@ -799,12 +805,14 @@ class SameStoryEdges(beam.PTransform):
         scorer: Optional[StoryScorer] = None,
         history: Optional[PCollection] = None,
     ) -> None:
+        """Configure the layer; ``history`` is a PCollection of earlier runs' ``StoryFeatures``."""
         super().__init__()
         self.settings = settings
         self.scorer: StoryScorer = scorer or TermScorer()
         self.history = history
 
     def expand(self, features: PCollection) -> PCollection:
+        """Count terms, post keys, score posting lists, keep ranked edges."""
         tagged = [features | "TagNew" >> beam.Map(lambda f: (True, f))]
         if self.history is not None:
             tagged.append(self.history | "TagHistory" >> beam.Map(lambda f: (False, f)))
@@ -872,10 +880,12 @@ class EmbedStories(beam.PTransform):
     """
 
     def __init__(self, model_handler: ModelHandler) -> None:
+        """Use ``model_handler`` (text -> vector) inside ``RunInference``."""
         super().__init__()
         self.model_handler = model_handler
 
     def expand(self, pairs: PCollection) -> PCollection:
+        """Embed each text and attach the unit vector to its features."""
         return (
             pairs
             | "RunInference" >> RunInference(KeyedModelHandler(self.model_handler))
@@ -900,6 +910,7 @@ class SentenceEmbeddingHandler(ModelHandler):
     def __init__(
         self, model_path: Optional[str] = None, batch_size: int = 32, device: str = "cpu"
     ) -> None:
+        """Use the model at ``model_path`` (default: the bundled all-MiniLM-L6-v2) on ``device``."""
         super().__init__()
         self.model_path = model_path
         self.batch_size = batch_size
@@ -978,6 +989,7 @@ def components(edges: Iterable[tuple[str, str]], nodes: Iterable[str] = ()) -> d
     parent: dict[str, str] = {}
 
     def find(node: str) -> str:
+        """Root of ``node``, compressing the path."""
         root = parent.setdefault(node, node)
         while parent[root] != root:
             root = parent[root]
