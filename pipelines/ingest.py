@@ -255,8 +255,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"run {summary['run_id']} -> {summary['output']}",
         f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed",
         f"  entries in: {summary['entries_in']}",
-        f"  articles written: {arts['written']} ({arts['unique']} unique, "
-        f"{arts['duplicates_total']} labelled duplicates {arts['duplicates']})",
+        f"  articles written: {arts['written']} ({arts['unique']} originals, of which "
+        f"{arts['same_story']} joined another article's story; {arts['duplicates_total']} "
+        f"labelled copies {arts['duplicates']})",
+        f"  stories: {summary['stories']['touched']} "
+        f"({summary['stories']['multi_outlet']} covered by several outlets)",
         f"  filtered: {summary['filtered']['total']} {summary['filtered']['by_stage']}",
         f"  dead letters: {summary['dead_letters']['total']} {summary['dead_letters']['by_stage']}",
         f"  balanced: {summary['balance']['balanced']}",

@@ -88,9 +88,11 @@ def test_demo_known_records(demo_run):
     assert by_outlet["ultimahora"][0][0] == "es"
     assert by_outlet["people-cn"][0][0] == "zh"
     assert {r[0] for r in by_outlet["nytimes"]} == {"en"}
-    methods = {(o, r[3]) for o, rs in by_outlet.items() for r in rs if r[3]}
+    copies = {
+        (o, r[3]) for o, rs in by_outlet.items() for r in rs if r[3] not in (None, "same_story")
+    }
     # the AMP edition of a Fox News page is the same URL up to edition: a url duplicate
-    assert methods == {
+    assert copies == {
         ("foxnews", "url"),
         ("npr", "exact_text"),
         ("washingtonpost", "url"),
@@ -101,13 +103,37 @@ def test_demo_known_records(demo_run):
         f"ON a.duplicate_of = b.article_id WHERE a.outlet_id = 'foxnews'"
     ).fetchone()
     assert amp[1].startswith("http://www.foxnews.com/") and not amp[1].endswith(".amp")
-    # at least three stories covered by several outlets (same story ids come with issue 4; here
-    # the dataset's own titles are the check)
-    bill = con.execute(
-        f"SELECT count(DISTINCT outlet_id) FROM read_parquet('{glob}') "
-        "WHERE text ILIKE '%284 billion%'"
-    ).fetchone()[0]
-    assert bill >= 5
+
+
+def test_demo_stories_group_coverage_across_outlets(demo_run):
+    out, summary = demo_run
+    con = duckdb.connect()
+    glob = f"{out}/articles/**/*.parquet"
+    stories = con.execute(
+        f"SELECT story_id, article_count, outlet_count, member_ids "
+        f"FROM read_parquet('{out}/stories/**/*.parquet') ORDER BY outlet_count DESC"
+    ).fetchall()
+    # every article has a story, and the stories table lists each article exactly once
+    members = [m for s in stories for m in s[3]]
+    ids = [r[0] for r in con.execute(f"SELECT article_id FROM read_parquet('{glob}')").fetchall()]
+    assert sorted(members) == sorted(ids)
+    assert summary["stories"]["touched"] == len(stories)
+    multi = [s for s in stories if s[2] >= 3]
+    assert len(multi) >= 3 and summary["stories"]["multi_outlet"] >= 3
+    # the $284 billion electricity bill (AP wire) is one story covered by at least five outlets
+    (bill,) = con.execute(
+        f"SELECT DISTINCT s.story_id, s.outlet_count FROM read_parquet('{glob}') a "
+        f"JOIN read_parquet('{out}/stories/**/*.parquet') s ON a.story_id = s.story_id "
+        "WHERE a.outlet_id = 'dailymail' AND a.text ILIKE '%284 billion%'"
+    ).fetchall()
+    assert bill[1] >= 5
+    # unrelated stories stay apart: the Spanish and Chinese pages are alone in theirs
+    alone = con.execute(
+        f"SELECT a.outlet_id, s.article_count FROM read_parquet('{glob}') a "
+        f"JOIN read_parquet('{out}/stories/**/*.parquet') s ON a.story_id = s.story_id "
+        "WHERE a.outlet_id IN ('ultimahora', 'people-cn')"
+    ).fetchall()
+    assert sorted(alone) == [("people-cn", 1), ("ultimahora", 1)]
 
 
 def test_demo_dead_letters_and_filtered_have_reasons(demo_run):
@@ -307,4 +333,6 @@ def test_a_later_run_dedups_against_the_earlier_one(tmp_path):
         f"SELECT story_id, article_count, run_id FROM read_parquet('{out}/stories/**/*.parquet') "
         f"WHERE story_id = '{npr[5]}' ORDER BY run_id"
     ).fetchall()
-    assert [(s[1], s[2]) for s in stories] == [(1, "day1"), (2, "day2")]
+    # the story's row of run 2 has one member more: the copy joined it, nothing else changed
+    (first, second) = stories
+    assert (first[2], second[2]) == ("day1", "day2") and second[1] == first[1] + 1

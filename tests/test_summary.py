@@ -10,7 +10,8 @@ def test_balanced_run():
         "filtered:fetch_pages:not_html": 1,
         "dead:read_feeds:malformed_feed": 1,
         "dead:fetch_pages:http_404": 2,
-        "article:unique": 4,
+        "article:unique": 3,
+        "article:same_story": 1,
         "duplicate:url": 1,
         "duplicate:exact_text": 1,
     }
@@ -18,6 +19,7 @@ def test_balanced_run():
     assert s["entries_in"] == 11  # 10 entries + 1 rejected while reading its feed
     assert s["feeds"] == {"configured": 3, "failed": 1, "ok": 2}
     assert s["articles"]["written"] == 6 and s["articles"]["duplicates_total"] == 2
+    assert s["articles"]["unique"] == 4 and s["articles"]["same_story"] == 1
     assert s["dead_letters"] == {
         "total": 3,
         "feeds": 1,

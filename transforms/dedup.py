@@ -28,6 +28,7 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 
 from transforms.common import FILTERED, filtered
 from transforms.dedup_components import ConnectedComponents
+from transforms.dedup_story import SameStoryEdges, StoryFeatures, StorySettings, story_features
 from transforms.records import Article, DedupSignature, Story
 from transforms.urls import stable_id, url_key
 
@@ -43,6 +44,7 @@ METHOD_RANK: dict[str, int] = {
 COPY_METHODS = frozenset({"url", "canonical_url", "exact_text", "near_duplicate"})
 
 OrderKey = tuple[bool, str, str, str]
+DEFAULT_STORY = StorySettings()
 
 
 class Edge(NamedTuple):
@@ -71,8 +73,17 @@ def node_order(sig: DedupSignature) -> OrderKey:
     return canonical_order(sig.published_at, sig.url, sig.article_id)
 
 
-def signature_of(article: Article) -> DedupSignature:
+def signature_of(article: Article, story: StorySettings = DEFAULT_STORY) -> DedupSignature:
     """The comparable, storable part of an article (story and copy labels filled in later)."""
+    features = story_features(
+        article.title,
+        article.description,
+        article.text,
+        article.language,
+        article.published_at or article.fetched_at,
+        article.article_id,
+        story,
+    )
     return DedupSignature(
         article_id=article.article_id,
         url=article.url,
@@ -87,6 +98,19 @@ def signature_of(article: Article) -> DedupSignature:
         story_id="",
         duplicate_of=None,
         dup_method=None,
+        story_terms=features.terms,
+        story_weights=features.weights,
+    )
+
+
+def features_of_signature(sig: DedupSignature) -> StoryFeatures:
+    """The same-story features a signature carries."""
+    return StoryFeatures(
+        article_id=sig.article_id,
+        published_at=sig.published_at or sig.fetched_at,
+        language=sig.language,
+        terms=list(sig.story_terms),
+        weights=list(sig.story_weights),
     )
 
 
@@ -258,9 +282,9 @@ def label_article(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[Article]:
             )
 
 
-def signature_with_labels(article: Article) -> DedupSignature:
-    """The signature to store for a labelled article."""
-    return signature_of(article)._replace(
+def with_labels(sig: DedupSignature, article: Article) -> DedupSignature:
+    """The signature to store: this run's labels of the article added."""
+    return sig._replace(
         story_id=article.story_id, duplicate_of=article.duplicate_of, dup_method=article.dup_method
     )
 
@@ -310,11 +334,13 @@ class DedupArticles(beam.PTransform):
         run_id: str = "run",
         history: Optional[PCollection] = None,
         rounds: int = 4,
+        story: StorySettings = DEFAULT_STORY,
     ) -> None:
         super().__init__()
         self._run_id = run_id
         self._history = history
         self._rounds = rounds
+        self._story = story
 
     def expand(self, articles: PCollection) -> Any:  # DedupOutputs
         history = self._history
@@ -334,8 +360,12 @@ class DedupArticles(beam.PTransform):
             .with_outputs(FILTERED, main="fresh")
         )
         fresh = split.fresh
+        story = self._story
+        new_sigs = fresh | "NewSignatures" >> beam.Map(signature_of, story).with_output_types(
+            DedupSignature
+        )
         nodes = (
-            fresh | "NewNodes" >> beam.Map(lambda a: Node(signature_of(a), True)),
+            new_sigs | "NewNodes" >> beam.Map(lambda s: Node(s, True)),
             history | "OldNodes" >> beam.Map(lambda s: Node(s, False)),
         ) | "AllNodes" >> beam.Flatten()
 
@@ -356,7 +386,17 @@ class DedupArticles(beam.PTransform):
                 | f"{label}Edges" >> beam.FlatMap(lambda kv, m=method: star_edges(m, kv[1]))
             )
         copies = copy_edges | "CopyEdges" >> beam.Flatten()
-        all_edges = copies
+        story_edges = (
+            new_sigs
+            | "NewStoryFeatures" >> beam.Map(features_of_signature)
+            | "SameStory"
+            >> SameStoryEdges(
+                story,
+                history=history | "OldStoryFeatures" >> beam.Map(features_of_signature),
+            )
+            | "StoryEdgesToEdges" >> beam.Map(lambda e: Edge(e.a, e.b, "same_story", e.score))
+        )
+        all_edges = (copies, story_edges) | "AllEdges" >> beam.Flatten()
 
         copy_labels = (
             copies
@@ -405,8 +445,16 @@ class DedupArticles(beam.PTransform):
             | "LabelArticles" >> beam.FlatMap(label_article).with_output_types(Article)
             | "CountLabels" >> beam.ParDo(_CountLabelsFn()).with_output_types(Article)
         )
-        signatures = labelled | "Signatures" >> beam.Map(signature_with_labels).with_output_types(
-            DedupSignature
+        signatures = (
+            {
+                "sig": new_sigs | "KeySignatures" >> beam.Map(lambda s: (s.article_id, s)),
+                "article": labelled | "KeyLabelled" >> beam.Map(lambda a: (a.article_id, a)),
+            }
+            | "JoinLabels" >> beam.CoGroupByKey()
+            | "LabelSignatures"
+            >> beam.FlatMap(
+                lambda kv: [with_labels(kv[1]["sig"][0], a) for a in kv[1]["article"]]
+            ).with_output_types(DedupSignature)
         )
         return DedupOutputs(
             articles=labelled,

@@ -136,6 +136,9 @@ class DedupSignature(NamedTuple):
     story_id: str
     duplicate_of: Optional[str]
     dup_method: Optional[str]
+    # Same-story features (transforms/dedup_story.py): prefixed terms and their weights.
+    story_terms: List[str]
+    story_weights: List[float]
 
 
 class Story(NamedTuple):

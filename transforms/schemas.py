@@ -82,6 +82,8 @@ SIGNATURE_SCHEMA = pa.schema(
         pa.field("story_id", pa.string(), nullable=False),
         pa.field("duplicate_of", pa.string()),
         pa.field("dup_method", pa.string()),
+        pa.field("story_terms", pa.list_(pa.string()), nullable=False),
+        pa.field("story_weights", pa.list_(pa.float64()), nullable=False),
     ]
 )
 

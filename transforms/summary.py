@@ -16,6 +16,9 @@ FEED_STAGE = "read_feeds"
 def count_key(item: Any) -> str:
     """Map one pipeline item to the counter it increments in ``run.json``."""
     if isinstance(item, Article):
+        if item.dup_method == "same_story":
+            # Coverage of a story another article started: an original, not a copy.
+            return "article:same_story"
         return f"duplicate:{item.dup_method}" if item.dup_method else "article:unique"
     if isinstance(item, FilteredItem):
         return f"filtered:{item.stage}:{item.reason}"
@@ -47,7 +50,8 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
     duplicates = {
         key.split(":", 1)[1]: value for key, value in counts.items() if key.startswith("duplicate:")
     }
-    unique = counts.get("article:unique", 0)
+    coverage = counts.get("article:same_story", 0)
+    unique = counts.get("article:unique", 0) + coverage
     written = unique + sum(duplicates.values())
     filtered_total = sum(sum(v.values()) for v in filtered.values())
     feeds_failed = sum(dead.get(FEED_STAGE, {}).values())
@@ -68,6 +72,7 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
         "articles": {
             "written": written,
             "unique": unique,
+            "same_story": coverage,
             "duplicates": dict(sorted(duplicates.items())),
             "duplicates_total": sum(duplicates.values()),
         },
