@@ -27,6 +27,7 @@ def article(
     published: Optional[str] = "2024-01-01T00:00:00Z",
     content_hash: Optional[str] = None,
     outlet: str = "o",
+    words: int = 100,
 ) -> Article:
     url = url or f"https://a.example/{article_id}"
     return Article(
@@ -51,7 +52,7 @@ def article(
         tags=[],
         image_url=None,
         sitename=None,
-        word_count=2,
+        word_count=words,
         fetched_at="2024-01-02T00:00:00Z",
         content_hash=content_hash or f"h-{article_id}",
         quality_flags=[],
@@ -247,4 +248,16 @@ def test_dedup_against_history_keeps_old_canonicals_and_story_ids():
                 ]
             ),
             label="Stories",
+        )
+
+
+def test_short_identical_bodies_are_not_text_copies():
+    blurb = [
+        article("v1", url="https://a.example/video/1", content_hash="h-blurb", words=12),
+        article("v2", url="https://b.example/video/2", content_hash="h-blurb", words=12),
+    ]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(blurb) | DedupArticles("r1")
+        assert_that(
+            labels(out.articles), equal_to([("v1", None, None, None), ("v2", None, None, None)])
         )

@@ -44,6 +44,11 @@ METHOD_RANK: dict[str, int] = {
 COPY_METHODS = frozenset({"url", "canonical_url", "exact_text", "near_duplicate"})
 
 OrderKey = tuple[bool, str, str, str]
+# Bodies shorter than this are not matched by text: identical short bodies are boilerplate
+# (video pages, "subscribe" stubs), not copies. On giveme5w1h an 89-character CNN video blurb
+# shared by a North Korea and a Las Vegas article merged the two stories. Same value as
+# extract.min_words, the too_short flag.
+MIN_WORDS_FOR_TEXT_MATCH = 40
 DEFAULT_STORY = StorySettings()
 
 
@@ -94,7 +99,7 @@ def signature_of(article: Article, story: StorySettings = DEFAULT_STORY) -> Dedu
         fetched_at=article.fetched_at,
         url_key=url_key(article.url),
         canonical_key=url_key(article.canonical_url),
-        content_hash=article.content_hash,
+        content_hash=article.content_hash if article.word_count >= MIN_WORDS_FOR_TEXT_MATCH else "",
         story_id="",
         duplicate_of=None,
         dup_method=None,
