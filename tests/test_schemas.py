@@ -34,8 +34,10 @@ def test_schema_fields_match_record_fields_in_order_type_and_nullability(record)
     for field in schema:
         base, optional = _unwrap(hints[field.name])
         assert field.nullable == optional, field.name
-        if typing.get_origin(base) in (list, list):
-            assert pa.types.is_list(field.type) and pa.types.is_string(field.type.value_type)
+        if typing.get_origin(base) is list:
+            (item,) = typing.get_args(base)
+            assert pa.types.is_list(field.type), (field.name, field.type)
+            assert COMPATIBLE[item](field.type.value_type), (field.name, field.type)
         else:
             assert COMPATIBLE[base](field.type), (field.name, field.type)
 
