@@ -32,17 +32,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from synthetic import build  # noqa: E402
 
-from benchmarks.synthetic import build  # noqa: E402
 from transforms.dedup_near import NearDupSettings, tokens  # noqa: E402
 from transforms.dedup_near_eval import pair_jaccards, score_edges  # noqa: E402
 
@@ -107,10 +108,11 @@ def shards_of(data: Path) -> list[str]:
     return [str(path) for path in sorted(data.glob("shard-*.parquet"))]
 
 
-def read_shard(path: str) -> list[tuple[str, str]]:
-    """(id, text) rows of one shard."""
-    table = pq.read_table(path, columns=["id", "text"])
-    return list(zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True))
+def read_shard(path: str) -> Iterator[tuple[str, str]]:
+    """(id, text) rows of one shard, read 1,000 rows at a time."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1000, columns=["id", "text"]):
+        ids, texts = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+        yield from zip(ids, texts, strict=True)
 
 
 def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
@@ -165,7 +167,7 @@ def run_datasketch(data: Path) -> dict[str, Any]:
     pairs: list[tuple[str, str]] = []
     skipped = 0
     for shard in shards_of(data):
-        rows = read_shard(shard)
+        rows = list(read_shard(shard))
         for offset in range(0, len(rows), 1000):
             ids, sets = [], []
             for article_id, text in rows[offset : offset + 1000]:

@@ -14,8 +14,8 @@ gives the same edges on any number of workers. Connected components and labels a
 (``transforms/dedup.py``); this layer only produces verified edges.
 """
 
+import functools
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,19 +34,17 @@ _MASK32 = U64(0xFFFFFFFF)
 # Tokens are runs of word characters (\w+) of the NFKC-normalized, lowercased text; ideographs and
 # kana are written without spaces and count as one token each, as transforms/textutil.word_count
 # counts them, so Chinese and Japanese copies get character shingles instead of one token per
-# clause. Implemented without a per-token regex: on this machine re.findall(r"\w+") costs about
-# 280 ns per token, the byte translation below about 110 ns (same tokens, checked by the tests).
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_NON_ASCII_NONWORD_RE = re.compile(r"[^\x00-\x7f\w]+")
-# ASCII word characters stay, other ASCII bytes become spaces; bytes >= 0x80 belong to non-ASCII
-# word characters (non-word ones were replaced by spaces before encoding).
-_WORD_BYTES = bytes(c if c >= 0x80 or chr(c).isalnum() or c == 0x5F else 0x20 for c in range(256))
+# clause. Implemented on code points with a lookup table instead of a per-token regex: on this
+# machine re.findall(r"\w+") costs about 280 ns per token, a regex pass over non-ASCII text
+# ~20 ns per character (same tokens, checked by the tests).
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+_NOT_WORD, _WORD, _CJK = 0, 1, 2
 # Polynomial token hash base (odd, so its powers are invertible mod 2**64) and shingle combiner.
 _TOKEN_BASE = 0x9E3779B97F4A7C15
 _TOKEN_BASE_INV = pow(_TOKEN_BASE, -1, 1 << 64)
 _SHINGLE_MUL = U64(0xBF58476D1CE4E5B9)
-# Texts are hashed in chunks of about this many bytes so the power tables stay small (32 MB).
-_CHUNK_BYTES = 1 << 22
+# Texts are hashed in chunks of about this many characters so the power tables stay small.
+_CHUNK_CHARS = 1 << 22
 # The exact check is skipped for candidates whose estimated Jaccard is this far below the
 # threshold: with 128 bins the estimate's standard deviation is at most sqrt(.25/128) = 0.044, so
 # 0.2 is 4.5 standard deviations (a true pair is lost this way with probability < 1e-5).
@@ -94,6 +92,9 @@ class NearDupSettings:
             raise ValueError("batch_size, partitions >= 1 and max_bucket >= 2 required")
 
 
+DEFAULT_SETTINGS = NearDupSettings()
+
+
 class NearDupEdge(NamedTuple):
     """Two articles found to be near-duplicates: ``a < b``, score = estimated Jaccard."""
 
@@ -129,18 +130,53 @@ def _seed_word(seed: int, purpose: int) -> np.uint64:
     return U64(int.from_bytes(digest, "little"))
 
 
-def _word_bytes(text: str) -> bytes:
-    """Normalize a text to bytes in which tokens are separated by spaces."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    if not text.isascii():
-        text = _NON_ASCII_NONWORD_RE.sub(" ", text)
-        text = _CJK_RE.sub(r" \g<0> ", text)
-    return text.encode("utf-8").translate(_WORD_BYTES)
+@functools.cache
+def _char_classes() -> np.ndarray:
+    """Class of every code point: not a word character, word character (``\\w``), CJK."""
+    # Python's \w is str.isalnum() plus the underscore.
+    classes = np.fromiter(
+        (chr(c).isalnum() for c in range(0x110000)), dtype=np.uint8, count=0x110000
+    )
+    classes[ord("_")] = _WORD
+    for low, high in _CJK_RANGES:
+        classes[low : high + 1][classes[low : high + 1] == _WORD] = _CJK
+    return classes
+
+
+def _normalize(text: str) -> str:
+    """NFKC and lowercase, as tokens see the text."""
+    # is_normalized answers in well under a microsecond where normalize costs ~100 ns per
+    # character even on text that is already in NFKC form.
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return text.lower()
+
+
+def _token_bounds(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) offsets of the tokens in an array of code points."""
+    classes = _char_classes()[codes]
+    is_word = classes != _NOT_WORD
+    cjk = np.flatnonzero(classes == _CJK)
+    cut = np.zeros(codes.size + 1, dtype=bool)  # a token boundary before this character
+    cut[cjk] = True
+    cut[cjk + 1] = True
+    previous = np.concatenate(([False], is_word))
+    following = np.concatenate((is_word, [False]))
+    starts = np.flatnonzero(following & (~previous | cut))
+    ends = np.flatnonzero(previous & (~following | cut))
+    return starts, ends
+
+
+def _code_points(text: str) -> np.ndarray:
+    """The text's code points as a uint32 array."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
 def tokens(text: str) -> list[str]:
     """Return the tokens of a text: lowercase ``\\w+`` runs of its NFKC form, CJK one per char."""
-    return [token.decode("utf-8") for token in _word_bytes(text).split()]
+    text = _normalize(text)
+    starts, ends = _token_bounds(_code_points(text))
+    return [text[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
 class _PowerTable:
@@ -168,36 +204,30 @@ _POWERS = _PowerTable()
 
 
 def _hash_chunk(
-    parts: Sequence[bytes], settings: NearDupSettings
+    texts: Sequence[str], settings: NearDupSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hash the shingles of normalized texts: (shingle hashes, shingles and tokens per text)."""
-    n = len(parts)
-    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=n)
+    n = len(texts)
+    lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=n)
     doc_start = np.zeros(n, dtype=np.int64)
     np.cumsum(lengths[:-1], out=doc_start[1:])
-    buf = np.frombuffer(b" ".join(parts) + b" ", dtype=np.uint8)
-    is_word = np.empty(buf.size + 1, dtype=np.int8)
-    is_word[0] = 0
-    np.not_equal(buf, 0x20, out=is_word[1:].view(bool))
-    bounds = np.flatnonzero(np.diff(is_word))
-    starts, ends = bounds[0::2], bounds[1::2]
-    counts_tokens = np.diff(np.searchsorted(starts, np.append(doc_start, buf.size)))
+    codes = _code_points(" ".join(texts) + " ")
+    starts, ends = _token_bounds(codes)
+    counts_tokens = np.diff(np.searchsorted(starts, np.append(doc_start, codes.size)))
     k = settings.shingle_words
-    if starts.size == 0:
+    if starts.size < k:
         return np.empty(0, dtype=U64), np.zeros(n, dtype=np.int64), counts_tokens
-    # Token hash: polynomial of its bytes mod 2**64, made position-independent with the inverse
-    # power of its start, plus its length, then mixed. Equal tokens get equal hashes anywhere.
-    _POWERS.ensure(buf.size + 1)
-    prefix = np.zeros(buf.size + 1, dtype=U64)
-    np.cumsum(buf.astype(U64) * _POWERS.pow[: buf.size], out=prefix[1:])
+    # Token hash: polynomial of its code points mod 2**64, made position-independent with the
+    # inverse power of its start, plus its length, then mixed. Equal tokens get equal hashes.
+    _POWERS.ensure(codes.size + 1)
+    prefix = np.zeros(codes.size + 1, dtype=U64)
+    np.cumsum(codes.astype(U64) * _POWERS.pow[: codes.size], out=prefix[1:])
     token = (prefix[ends] - prefix[starts]) * _POWERS.inv[starts]
     token = _mix64(token ^ ((ends - starts).astype(U64) << U64(56)))
     # Shingle hash: k consecutive token hashes of one text combined in order, then mixed with the
     # seed. Shingles that would cross from one text into the next are dropped.
     doc_of_token = np.repeat(np.arange(n), counts_tokens)
     m = token.size - k + 1
-    if m <= 0:
-        return np.empty(0, dtype=U64), np.zeros(n, dtype=np.int64), counts_tokens
     shingle = token[:m].copy()
     for j in range(1, k):
         shingle = shingle * _SHINGLE_MUL + token[j : j + m]
@@ -211,23 +241,25 @@ def shingle_batch(
     texts: Sequence[str], settings: NearDupSettings
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shingle hashes of many texts: (concatenated uint64 hashes, offsets [n+1], token counts)."""
-    parts = [_word_bytes(text) for text in texts]
+    normalized = [_normalize(text) for text in texts]
     values: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     token_counts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     start = 0
-    while start < len(parts):
+    while start < len(normalized):
         stop, size = start, 0
-        while stop < len(parts) and (stop == start or size + len(parts[stop]) < _CHUNK_BYTES):
-            size += len(parts[stop]) + 1
+        while stop < len(normalized) and (
+            stop == start or size + len(normalized[stop]) < _CHUNK_CHARS
+        ):
+            size += len(normalized[stop]) + 1
             stop += 1
-        chunk_values, chunk_counts, chunk_tokens = _hash_chunk(parts[start:stop], settings)
+        chunk_values, chunk_counts, chunk_tokens = _hash_chunk(normalized[start:stop], settings)
         values.append(chunk_values)
         counts.append(chunk_counts)
         token_counts.append(chunk_tokens)
         start = stop
-    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-    if parts:
+    offsets = np.zeros(len(normalized) + 1, dtype=np.int64)
+    if normalized:
         np.cumsum(np.concatenate(counts), out=offsets[1:])
     all_values = np.concatenate(values) if values else np.empty(0, dtype=U64)
     return all_values, offsets, np.concatenate(token_counts)
@@ -623,6 +655,11 @@ def verify_pairs(
     sigs = np.concatenate([part.signatures for part in parts])
     shingles = [s for part in parts for s in part.shingles]
     order = np.lexsort((side, pair))
+    # A half can arrive twice only if one batch of ids was signed twice (duplicate input rows):
+    # both copies are equal, keep one.
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = (pair[order][1:] != pair[order][:-1]) | (side[order][1:] != side[order][:-1])
+    order = order[first]
     pair, side, history, sigs = pair[order], side[order], history[order], sigs[order]
     position = order.tolist()
     # Every pair number appears once per side; anything else would be a lost batch.
@@ -684,15 +721,16 @@ class SignBatchFn(beam.DoFn):
 
     def setup(self) -> None:
         """Warm the hash power tables once per worker."""
-        _POWERS.ensure(_CHUNK_BYTES + 1)
+        _POWERS.ensure(_CHUNK_CHARS + 1)
+        _char_classes()
 
     def process(self, items: list[tuple[str, str]]) -> Iterator[Any]:
-        """Emit the signed batch keyed by its batch key, its band partitions and its signatures."""
+        """Emit the signed batch, its band partitions and its signatures."""
         batch, skipped = sign_texts(items, self.settings)
         _count({"skipped_too_short": skipped, "signed": len(items) - skipped})
         if batch is None:
             return
-        yield (batch.key, batch)
+        yield batch
         for entry in partition_bands(batch, self.settings):
             yield TaggedOutput("bands", entry)
         yield TaggedOutput("signatures", (batch.ids, batch.signatures))
@@ -705,12 +743,12 @@ class LoadHistoryFn(beam.DoFn):
         self.settings = settings
 
     def process(self, items: list[tuple[str, bytes]]) -> Iterator[Any]:
-        """Emit the history batch keyed by its batch key and its band partitions."""
+        """Emit the history batch and its band partitions."""
         batch, skipped = signed_history(items, self.settings)
         _count({"history_wrong_size": skipped, "history_loaded": len(items) - skipped})
         if batch is None:
             return
-        yield (batch.key, batch)
+        yield batch
         for entry in partition_bands(batch, self.settings):
             yield TaggedOutput("bands", entry)
 
@@ -733,7 +771,7 @@ class NearDuplicateEdges(beam.PTransform):
 
     def __init__(
         self,
-        settings: NearDupSettings = NearDupSettings(),
+        settings: NearDupSettings = DEFAULT_SETTINGS,
         history: Optional[PCollection] = None,
     ) -> None:
         super().__init__()
@@ -779,10 +817,13 @@ class NearDuplicateEdges(beam.PTransform):
             | "GroupCandidates" >> beam.GroupByKey()
             | "RequestRows" >> beam.FlatMap(_requests_step)
         )
+        # The rows are fetched with the requests as a side input looked up by batch key rather
+        # than with a CoGroupByKey: the requests scale with candidate pairs (two rows each), the
+        # batches with articles, and a shuffle of the batches cost about five times their size in
+        # FnApiRunner memory (it holds grouped values decoded and re-encoded).
         edges = (
-            {"batch": all_batches, "request": requests}
-            | "JoinRows" >> beam.CoGroupByKey()
-            | "AnswerRequests" >> beam.FlatMap(_answer_step)
+            all_batches
+            | "AnswerRequests" >> beam.FlatMap(_answer_step, beam.pvalue.AsMultiMap(requests))
             | "GroupHalves" >> beam.GroupByKey()
             | "VerifyPairs" >> beam.FlatMap(_verify_step, settings).with_output_types(NearDupEdge)
         )
@@ -804,20 +845,11 @@ def _requests_step(item: tuple[int, Iterable[CandidatePairs]]) -> list[tuple[int
     return row_requests(partition, unique_pairs(groups))
 
 
-def _answer_step(item: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, PairHalves]]:
-    """Beam step: one batch and the requests addressed to it."""
-    _, grouped = item
-    batches = list(grouped["batch"])
-    requests = list(grouped["request"])
-    if not requests:
-        return
-    if len(batches) != 1:
-        # Two batches with one key means the same ids were batched twice: their rows are equal,
-        # so either answers; none means the requests point to nothing (cannot happen).
-        Metrics.counter(STAGE, "batch_key_collisions").inc()
-        if not batches:
-            return
-    yield from answer_requests(batches[0], requests)
+def _answer_step(batch: SignedBatch, requests: Any) -> Iterator[tuple[int, PairHalves]]:
+    """Beam step: cut the rows that pair partitions asked for out of one signed batch."""
+    wanted = requests[batch.key]
+    if wanted:
+        yield from answer_requests(batch, wanted)
 
 
 def _verify_step(

@@ -21,8 +21,9 @@ import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.dedup_near import (
-    NearDupSettings,
+    DEFAULT_SETTINGS,
     NearDuplicateEdges,
+    NearDupSettings,
     shingle_batch,
     tokens,
 )
@@ -70,7 +71,7 @@ def plant_copy(
     target: float,
     rng: random.Random,
     pool: Sequence[str],
-    settings: NearDupSettings = NearDupSettings(),
+    settings: NearDupSettings = DEFAULT_SETTINGS,
 ) -> str:
     """Edit a copy of the sentences until its Jaccard with them is about ``target`` (or less)."""
     k = settings.shingle_words
@@ -160,7 +161,7 @@ def plant_group_copies(
     n_copies: int,
     rng: random.Random,
     pool: Sequence[str],
-    settings: NearDupSettings = NearDupSettings(),
+    settings: NearDupSettings = DEFAULT_SETTINGS,
 ) -> tuple[list[tuple[int, str]], list[tuple[int, int, float]]]:
     """Plant copies of random sources: ([(source index, copy text)], within-group pairs).
 
@@ -191,7 +192,7 @@ def plant_group_copies(
 
 def run_edges(
     items: Sequence[tuple[str, str]],
-    settings: NearDupSettings = NearDupSettings(),
+    settings: NearDupSettings = DEFAULT_SETTINGS,
     options: Optional[PipelineOptions] = None,
 ) -> list[tuple[str, str, float]]:
     """Run ``NearDuplicateEdges`` on the FnApiRunner and return its edges (sorted)."""
@@ -253,7 +254,7 @@ def evaluate_planted(
     texts: Sequence[str],
     seed: int = 0,
     n_copies: Optional[int] = None,
-    settings: NearDupSettings = NearDupSettings(),
+    settings: NearDupSettings = DEFAULT_SETTINGS,
 ) -> dict[str, Any]:
     """Plant syndicated copies into real texts, run NearDuplicateEdges, score its edges.
 
@@ -271,7 +272,8 @@ def evaluate_planted(
         n_copies = len(texts) // 4
     pool = [s for n in eligible for s in split_sentences(texts[n])]
     sources = [texts[n] for n in eligible]
-    copies, truth_idx = plant_group_copies(sources, n_copies if eligible else 0, rng, pool, settings)
+    n_copies = n_copies if eligible else 0
+    copies, truth_idx = plant_group_copies(sources, n_copies, rng, pool, settings)
     ids = [f"text-{n:06d}" for n in range(len(texts))]
     source_ids = [ids[n] for n in eligible]
     copy_ids = [f"copy-{n:06d}" for n in range(len(copies))]
