@@ -142,7 +142,7 @@ def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
     )
     _ = (
         result.signatures
-        | "CountSignatures" >> beam.combiners.Count.Globally()
+        | "CountSignatures" >> beam.transforms.combiners.Count.Globally()
         | "WriteCount" >> beam.io.WriteToText(str(out / "signatures"))
     )
     outcome = p.run()
