@@ -785,8 +785,10 @@ class NearDuplicateEdges(beam.PTransform):
             inputs = {**inputs, "history": self.history}
         return pvalueish, inputs
 
-    def expand(self, texts: PCollection) -> NearDupOutputs:
-        """Sign, band, find candidates, fetch their rows and verify them."""
+    # Returns NearDupOutputs; annotated Any because Beam warns about output hints that are not a
+    # PCollection.
+    def expand(self, texts: PCollection) -> Any:
+        """Sign, band, find candidates, fetch their rows and verify them: NearDupOutputs."""
         settings = self.settings
         size = settings.batch_size
         signed = (
