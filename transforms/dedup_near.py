@@ -49,6 +49,10 @@ _CHUNK_CHARS = 1 << 22
 # threshold: with 128 bins the estimate's standard deviation is at most sqrt(.25/128) = 0.044, so
 # 0.2 is 4.5 standard deviations (a true pair is lost this way with probability < 1e-5).
 _EXACT_CHECK_MARGIN = 0.2
+# Signed batches are answered in this many steps (see NearDuplicateEdges.expand): at 100k
+# articles on the FnApiRunner one step peaked at about twice the batches' size, held once as the
+# materialized collection and once more in flight to the step.
+_ANSWER_SPLITS = 4
 
 
 @dataclass(frozen=True)
@@ -823,9 +827,18 @@ class NearDuplicateEdges(beam.PTransform):
         # than with a CoGroupByKey: the requests scale with candidate pairs (two rows each), the
         # batches with articles, and a shuffle of the batches cost about five times their size in
         # FnApiRunner memory (it holds grouped values decoded and re-encoded).
+        # The batches are answered in _ANSWER_SPLITS separate steps: a runner that holds
+        # materialized collections in memory (FnApiRunner) then needs a transient copy of one
+        # split at a time instead of all batches at once.
+        request_map = beam.pvalue.AsMultiMap(requests)
+        splits = all_batches | "SplitBatches" >> beam.Partition(SplitBatchesFn(), _ANSWER_SPLITS)
+        halves = [
+            split | f"AnswerRequests{n}" >> beam.FlatMap(_answer_step, request_map)
+            for n, split in enumerate(splits)
+        ]
         edges = (
-            all_batches
-            | "AnswerRequests" >> beam.FlatMap(_answer_step, beam.pvalue.AsMultiMap(requests))
+            halves
+            | "FlattenHalves" >> beam.Flatten()
             | "GroupHalves" >> beam.GroupByKey()
             | "VerifyPairs" >> beam.FlatMap(_verify_step, settings).with_output_types(NearDupEdge)
         )
@@ -845,6 +858,14 @@ def _requests_step(item: tuple[int, Iterable[CandidatePairs]]) -> list[tuple[int
     """Beam step: de-duplicate one pair partition and ask batches for the rows it needs."""
     partition, groups = item
     return row_requests(partition, unique_pairs(groups))
+
+
+class SplitBatchesFn(beam.PartitionFn):
+    """Send a signed batch to one of the answer steps by its key."""
+
+    def partition_for(self, batch: SignedBatch, num_partitions: int, *args: Any) -> int:
+        """Which answer step handles a batch."""
+        return batch.key % num_partitions
 
 
 def _answer_step(batch: SignedBatch, requests: Any) -> Iterator[tuple[int, PairHalves]]:
