@@ -317,7 +317,7 @@ def test_evaluate_planted_meets_the_goal_on_generated_articles():
     assert result["recall"] >= 0.95
     assert result["precision"] >= 0.99
     buckets = result["recall_by_true_j"]
-    assert set(buckets) == {"0.5-0.6", "0.6-0.7", "0.7-0.8", "0.8-0.9", "0.9-1.0"}
+    assert set(buckets) == {"0.0-0.5", "0.5-0.6", "0.6-0.7", "0.7-0.8", "0.8-0.9", "0.9-1.0"}
     assert sum(b["pairs"] for b in buckets.values()) == result["true_pairs"]
     # Copies span the intended range of true Jaccard.
     assert buckets["0.5-0.6"]["pairs"] > 0 and buckets["0.9-1.0"]["pairs"] > 0

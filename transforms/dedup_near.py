@@ -863,9 +863,11 @@ def _requests_step(item: tuple[int, Iterable[CandidatePairs]]) -> list[tuple[int
 class SplitBatchesFn(beam.PartitionFn):
     """Send a signed batch to one of the answer steps by its key."""
 
-    def partition_for(self, batch: SignedBatch, num_partitions: int, *args: Any) -> int:
+    def partition_for(
+        self, element: SignedBatch, num_partitions: int, *args: Any, **kwargs: Any
+    ) -> int:
         """Which answer step handles a batch."""
-        return batch.key % num_partitions
+        return element.key % num_partitions
 
 
 def _answer_step(batch: SignedBatch, requests: Any) -> Iterator[tuple[int, PairHalves]]:
