@@ -863,11 +863,10 @@ def _requests_step(item: tuple[int, Iterable[CandidatePairs]]) -> list[tuple[int
 class SplitBatchesFn(beam.PartitionFn):
     """Send a signed batch to one of the answer steps by its key."""
 
-    def partition_for(
-        self, element: SignedBatch, num_partitions: int, *args: Any, **kwargs: Any
-    ) -> int:
-        """Which answer step handles a batch."""
-        return element.key % num_partitions
+    def partition_for(self, element: Any, num_partitions: int, *args: Any, **kwargs: Any) -> int:
+        """Which answer step handles a batch (a ``SignedBatch``)."""
+        batch: SignedBatch = element
+        return batch.key % num_partitions
 
 
 def _answer_step(batch: SignedBatch, requests: Any) -> Iterator[tuple[int, PairHalves]]:
