@@ -8,8 +8,8 @@ this run, by the estimated Jaccard of the signatures when one of them comes from
 
 Everything is batch-level inside Beam: signatures are computed ``batch_size`` articles at a time
 with numpy, band keys travel as arrays split into ``partitions`` hash partitions, candidate pairs
-are de-duplicated per pair partition, and the rows a pair needs are fetched from the signed
-batches with the requests as a side input looked up by batch key. No step holds more than one
+are de-duplicated per pair partition, and the rows a pair needs are fetched by joining row
+requests with the signed batches on the batch key. No step holds more than one
 partition or one batch, so a bucket whose members come from different workers or bundles is still
 found, and the same input gives the same edges on any number of workers. Connected components and
 labels are not done here (``transforms/dedup.py``); this layer only produces verified edges.
@@ -55,9 +55,8 @@ _EXACT_CHECK_MARGIN = 0.2
 # J by 1/n when it happens. Measured on the 1M-article benchmark (where ~4,700 planted pairs lie
 # within each 0.01 of J around 0.8): 32-bit fingerprints gave precision 1.000, 16-bit 0.993 (367
 # pairs from J 0.79x accepted) and a peak of 5.1 GB instead of 7.4; 24 bits sit in between.
-# Signed batches are answered in this many steps (see NearDuplicateEdges.expand): at 100k
-# articles on the FnApiRunner one step peaked at about twice the batches' size, held once as the
-# materialized collection and once more in flight to the step.
+# Row requests are joined with the signed batches in this many separate joins (see
+# NearDuplicateEdges.expand).
 _ANSWER_SPLITS = 4
 
 
@@ -836,18 +835,25 @@ class NearDuplicateEdges(beam.PTransform):
             | "GroupCandidates" >> beam.GroupByKey()
             | "RequestRows" >> beam.FlatMap(_requests_step)
         )
-        # The rows are fetched with the requests as a side input looked up by batch key rather
-        # than with a CoGroupByKey: the requests scale with candidate pairs (two rows each), the
-        # batches with articles, and a shuffle of the batches cost about five times their size in
-        # FnApiRunner memory (it holds grouped values decoded and re-encoded).
-        # The batches are answered in _ANSWER_SPLITS separate steps: a runner that holds
-        # materialized collections in memory (FnApiRunner) then needs a transient copy of one
-        # split at a time instead of all batches at once.
-        request_map = beam.pvalue.AsMultiMap(requests)
-        splits = all_batches | "SplitBatches" >> beam.Partition(SplitBatchesFn(), _ANSWER_SPLITS)
+        # Each pair partition's row requests are joined with the signed batches on the batch key,
+        # in _ANSWER_SPLITS separate joins by key: a runner that keeps a stage's input in memory
+        # (FnApiRunner) then holds one split in flight at a time instead of all batches (at 100k
+        # articles one join peaked at twice the batches' size, four at 1.0 GB instead of 2.2).
+        # A side input of the requests looked up by batch key (AsMultiMap) needed no shuffle of
+        # the batches but lost ~3% of the requests at 1M articles with multi_processing workers.
+        batch_splits = (
+            all_batches
+            | "KeyBatches" >> beam.Map(lambda batch: (batch.key, batch))
+            | "SplitBatches" >> beam.Partition(SplitByKeyFn(), _ANSWER_SPLITS)
+        )
+        request_splits = requests | "SplitRequests" >> beam.Partition(
+            SplitByKeyFn(), _ANSWER_SPLITS
+        )
         halves = [
-            split | f"AnswerRequests{n}" >> beam.FlatMap(_answer_step, request_map)
-            for n, split in enumerate(splits)
+            {"batch": batch_splits[n], "request": request_splits[n]}
+            | f"JoinRows{n}" >> beam.CoGroupByKey()
+            | f"AnswerRequests{n}" >> beam.FlatMap(_answer_step)
+            for n in range(_ANSWER_SPLITS)
         ]
         edges = (
             halves
@@ -873,20 +879,29 @@ def _requests_step(item: tuple[int, Iterable[CandidatePairs]]) -> list[tuple[int
     return row_requests(partition, unique_pairs(groups))
 
 
-class SplitBatchesFn(beam.PartitionFn):
-    """Send a signed batch to one of the answer steps by its key."""
+class SplitByKeyFn(beam.PartitionFn):
+    """Send a (batch key, value) element to one of the row joins by its key."""
 
     def partition_for(self, element: Any, num_partitions: int, *args: Any, **kwargs: Any) -> int:
-        """Which answer step handles a batch (a ``SignedBatch``)."""
-        batch: SignedBatch = element
-        return batch.key % num_partitions
+        """Which join handles the element."""
+        key: int = element[0]
+        return key % num_partitions
 
 
-def _answer_step(batch: SignedBatch, requests: Any) -> Iterator[tuple[int, PairHalves]]:
+def _answer_step(item: tuple[int, dict[str, Iterable[Any]]]) -> Iterator[tuple[int, PairHalves]]:
     """Beam step: cut the rows that pair partitions asked for out of one signed batch."""
-    wanted = requests[batch.key]
-    if wanted:
-        yield from answer_requests(batch, wanted)
+    _, grouped = item
+    requests = list(grouped["request"])
+    if not requests:
+        return
+    batches = list(grouped["batch"])
+    if len(batches) != 1:
+        # Two batches under one key means the same ids were signed twice (their rows are equal,
+        # either answers; verify_pairs drops the doubled halves); none cannot happen.
+        Metrics.counter(STAGE, "batch_key_collisions").inc()
+        if not batches:
+            return
+    yield from answer_requests(batches[0], requests)
 
 
 def _verify_step(
