@@ -1,0 +1,306 @@
+"""Near-duplicate layer at scale: ``NearDuplicateEdges`` vs datasketch MinHashLSH, one run.
+
+    python benchmarks/dedup.py --n 100000 [--skip-datasketch] [--repeat 1] [--workdir DIR]
+
+Builds (or reuses) N synthetic articles with 20% planted copies (``benchmarks/synthetic.py``),
+then runs, each in its own child process on the same Parquet shards:
+
+- ours: the real ``NearDuplicateEdges`` transform on the FnApiRunner, reading the shards inside
+  the pipeline; its edges are written to text files, its signatures counted. Default running
+  mode ``in_memory`` (one process): measured at 1M articles, ``multi_processing`` with 2 workers
+  was no faster (142.6 s vs 137.7 s) and peaked higher (8.6 GB vs 7.4 GB, 32-bit fingerprints),
+  because every signed batch crosses gRPC to the runner and back while signing is only about
+  half of the work. ``--mode multi_processing --workers 2`` runs that variant;
+- datasketch: ``MinHash`` (128 permutations, computed with ``MinHash.bulk``) on the same tokens
+  and 5-shingles, ``MinHashLSH(threshold=0.8, num_perm=128)``, each article queried then inserted
+  (its candidates are its output: datasketch has no verification step); one process.
+
+Seconds are wall time from reading the shards to the last output, measured in the child. Peak RSS
+is the largest sum of resident memory over the child's whole process tree (Beam's workers
+included), sampled every 0.1 s from /proc (shared pages count once per process, so this errs
+high). With ``--repeat R`` the two systems alternate R times and medians are reported. Quality:
+recall of the planted pairs with true Jaccard >= 0.8, precision = share of emitted pairs whose true
+Jaccard is >= 0.8 (pairs outside the planted groups are measured on their texts).
+
+Ends with ``dedup_seconds``, ``dedup_peak_rss_gb`` and ``dedup_vs_datasketch`` (datasketch seconds
+/ ours), ours as medians.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+from synthetic import build  # noqa: E402
+
+from transforms.dedup_near import NearDupSettings, tokens  # noqa: E402
+from transforms.dedup_near_eval import pair_jaccards, score_edges  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # The command name may contain spaces: the parent pid is the 2nd field after ')'.
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except OSError:
+            continue
+    return total
+
+
+def run_child(args: Sequence[str]) -> tuple[dict[str, Any], float]:
+    """Run this script in a child process; return its JSON result and the tree's peak RSS (GB)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result_path = handle.name
+    proc = subprocess.Popen([sys.executable, __file__, *args, "--result", result_path])
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        """Record the largest tree RSS until the child ends."""
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    if code != 0:
+        raise SystemExit(f"child {args[:2]} failed with exit code {code}")
+    result = json.loads(Path(result_path).read_text())
+    os.unlink(result_path)
+    return result, peak / 1e9
+
+
+def shards_of(data: Path) -> list[str]:
+    """The corpus shard files, sorted."""
+    return [str(path) for path in sorted(data.glob("shard-*.parquet"))]
+
+
+def read_shard(path: str) -> Iterator[tuple[str, str]]:
+    """(id, text) rows of one shard, read 1,000 rows at a time."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1000, columns=["id", "text"]):
+        ids, texts = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+        yield from zip(ids, texts, strict=True)
+
+
+def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
+    """Child: NearDuplicateEdges on the FnApiRunner over the shards; edges to ``out``."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from transforms.dedup_near import NearDuplicateEdges
+
+    settings = NearDupSettings()
+    flags = ["--runner=FnApiRunner"]
+    if mode != "in_memory":
+        flags += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
+    start = time.perf_counter()
+    p = beam.Pipeline(options=PipelineOptions(flags))
+    texts = (
+        p
+        | "Shards" >> beam.Create(shards_of(data))
+        | "SpreadShards" >> beam.Reshuffle()
+        | "ReadShards" >> beam.FlatMap(read_shard)
+    )
+    result = texts | "NearDuplicateEdges" >> NearDuplicateEdges(settings)
+    _ = (
+        result.edges
+        | "FormatEdges" >> beam.Map(lambda e: f"{e.a}\t{e.b}\t{e.score!r}")
+        | "WriteEdges" >> beam.io.WriteToText(str(out / "edges"))
+    )
+    _ = (
+        result.signatures
+        | "CountSignatures" >> beam.transforms.combiners.Count.Globally()
+        | "WriteCount" >> beam.io.WriteToText(str(out / "signatures"))
+    )
+    outcome = p.run()
+    outcome.wait_until_finish()
+    seconds = time.perf_counter() - start
+    counters = {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+    pairs = []
+    for path in sorted(out.glob("edges*")):
+        pairs += [line.split("\t")[:2] for line in path.read_text("utf-8").splitlines()]
+    signatures = sum(int(path.read_text().strip() or 0) for path in sorted(out.glob("signatures*")))
+    return {"seconds": seconds, "pairs": pairs, "signatures": signatures, "counters": counters}
+
+
+def run_datasketch(data: Path) -> dict[str, Any]:
+    """Child: datasketch MinHash + MinHashLSH(threshold=0.8) over the same shards and shingles."""
+    from datasketch import MinHash, MinHashLSH
+
+    settings = NearDupSettings()
+    k = settings.shingle_words
+    start = time.perf_counter()
+    lsh = MinHashLSH(threshold=0.8, num_perm=settings.num_perm)
+    pairs: list[tuple[str, str]] = []
+    skipped = 0
+    for shard in shards_of(data):
+        rows = list(read_shard(shard))
+        for offset in range(0, len(rows), 1000):
+            ids, sets = [], []
+            for article_id, text in rows[offset : offset + 1000]:
+                words = tokens(text)
+                if len(words) < settings.min_tokens:
+                    skipped += 1
+                    continue
+                shingles = {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+                ids.append(article_id)
+                sets.append([s.encode("utf-8") for s in shingles])
+            minhashes = MinHash.bulk(sets, num_perm=settings.num_perm)
+            for article_id, minhash in zip(ids, minhashes, strict=True):
+                pairs.extend((other, article_id) for other in lsh.query(minhash))
+                lsh.insert(article_id, minhash)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "pairs": pairs, "counters": {"skipped_too_short": skipped}}
+
+
+def quality(data: Path, pairs: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Precision/recall of emitted pairs against the planted truth (outside pairs measured)."""
+    truth_table = pq.read_table(data / "truth.parquet")
+    truth = {
+        (a, b): j
+        for a, b, j in zip(
+            truth_table.column("a").to_pylist(),
+            truth_table.column("b").to_pylist(),
+            truth_table.column("jaccard").to_pylist(),
+            strict=True,
+        )
+    }
+    ordered = [(min(a, b), max(a, b)) for a, b in pairs]
+    outside = {pair for pair in ordered if pair not in truth}
+    needed = sorted({article_id for pair in outside for article_id in pair})
+    texts: dict[str, str] = {}
+    if needed:
+        for shard in shards_of(data):
+            table = pq.read_table(shard, filters=pc.field("id").isin(needed))
+            texts.update(
+                zip(table.column("id").to_pylist(), table.column("text").to_pylist(), strict=True)
+            )
+    settings = NearDupSettings()
+
+    def true_jaccard(a: str, b: str) -> float:
+        """Exact Jaccard of a pair outside the planted groups."""
+        return pair_jaccards([texts[a], texts[b]], [(0, 1)], settings)[0]
+
+    return score_edges(ordered, truth, true_jaccard)
+
+
+def child_main(args: argparse.Namespace) -> None:
+    """Run one system in this (child) process and write its result."""
+    if args.child == "ours":
+        with tempfile.TemporaryDirectory(prefix="neardup-out-") as out:
+            result = run_ours(args.data, Path(out), args.workers, args.mode)
+    else:
+        result = run_datasketch(args.data)
+    Path(args.result).write_text(json.dumps(result))
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    """Format a number for the table ('-' when missing)."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Command line: build the data, run both systems, print the table and the summary lines."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--skip-datasketch", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--mode", default="in_memory", choices=["multi_processing", "in_memory"])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--child", choices=["ours", "datasketch"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(args)
+        return
+
+    workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-neardup-{args.n}"
+    started = time.perf_counter()
+    info = build(args.corpus, workdir, args.n, args.seed)
+    print(f"data: {json.dumps(info)} ({time.perf_counter() - started:.0f} s)", flush=True)
+    child_args = ["--data", str(workdir), "--workers", str(args.workers), "--mode", args.mode]
+    runs: dict[str, list[tuple[dict[str, Any], float]]] = {"ours": [], "datasketch": []}
+    systems = ["ours"] if args.skip_datasketch else ["datasketch", "ours"]
+    for repeat in range(args.repeat):
+        # Alternate which system goes first so that neither always runs on a warmer machine.
+        for system in systems if repeat % 2 == 0 else systems[::-1]:
+            result, peak = run_child(["--child", system, *child_args])
+            runs[system].append((result, peak))
+            print(f"{system}: {result['seconds']:.1f} s, peak {peak:.2f} GB", flush=True)
+
+    rows = {}
+    for system, results in runs.items():
+        if not results:
+            continue
+        scores = quality(workdir, results[-1][0]["pairs"])
+        rows[system] = {
+            "seconds": statistics.median(r["seconds"] for r, _ in results),
+            "peak_gb": statistics.median(peak for _, peak in results),
+            **scores,
+        }
+        print(f"{system} counters: {json.dumps(results[-1][0].get('counters', {}))}")
+        print(f"{system} recall by true J: {json.dumps(scores['recall_by_true_j'])}")
+    ours = rows["ours"]
+    ratio = rows["datasketch"]["seconds"] / ours["seconds"] if "datasketch" in rows else None
+    print()
+    print(f"n = {args.n:,} articles, {info['true_pairs_j_ge_0_8']:,} planted pairs with J >= 0.8")
+    print("| system | seconds | peak RSS GB | recall@0.8 | precision@0.8 | pairs | vs datasketch |")
+    print("|---|---|---|---|---|---|---|")
+    for system, row in rows.items():
+        mode = "in_memory" if args.mode == "in_memory" else f"{args.mode} x{args.workers}"
+        label = {"ours": f"NearDuplicateEdges (FnApiRunner {mode})"}.get(
+            system, "datasketch MinHashLSH(0.8), one process"
+        )
+        speed = rows["datasketch"]["seconds"] / row["seconds"] if ratio else None
+        print(
+            f"| {label} | {row['seconds']:.1f} | {row['peak_gb']:.2f} | {fmt(row['recall'])} "
+            f"| {fmt(row['precision'])} | {row['edges']:,} | {fmt(speed, 2)} |"
+        )
+    print()
+    print(f"dedup_seconds: {ours['seconds']:.1f}")
+    print(f"dedup_peak_rss_gb: {ours['peak_gb']:.2f}")
+    print(f"dedup_vs_datasketch: {fmt(ratio, 2) if ratio else 'skipped'}")
+
+
+if __name__ == "__main__":
+    main()
