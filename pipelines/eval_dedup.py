@@ -21,6 +21,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.dedup import DedupArticles
+from transforms.dedup_near_eval import evaluate_planted
 from transforms.dedup_story import (
     components,
     load_labelled,
@@ -102,6 +103,15 @@ def evaluate(directory: Path, baseline: bool = True) -> dict[str, Any]:
     return result
 
 
+def evaluate_near(
+    directory: Path, seeds: Sequence[int], copies: Optional[int] = None
+) -> list[dict[str, Any]]:
+    """Plant copies into DIR's article texts (once per seed) and score the near-duplicate layer."""
+    articles, _gold = articles_of(directory)
+    texts = [a.text for a in articles]
+    return [evaluate_planted(texts, seed=seed, n_copies=copies) for seed in seeds]
+
+
 def dedup_labels(articles: Sequence[Article]) -> list[dict[str, Any]]:
     """Run the pipeline's DedupArticles on FnApiRunner; return every article's labels."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +152,21 @@ def format_table(result: dict[str, Any]) -> str:
                 f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
                 f"{s.get('groups', '-')} |"
             )
+    for planted in result.get("planted", []):
+        if planted is result["planted"][0]:
+            lines += [
+                "",
+                "near-duplicates: planted copies (true 5-shingle Jaccard 0.5-0.95), cut at 0.8",
+                "",
+                "| seed | texts | copies | pairs J>=0.8 | recall@0.8 | precision@0.8 | edges |",
+                "|---|---|---|---|---|---|---|",
+            ]
+        recall = planted["recall"]
+        lines.append(
+            f"| {planted['seed']} | {planted['texts']} | {planted['copies']} | "
+            f"{planted['positives']} | {'-' if recall is None else f'{recall:.3f}'} | "
+            f"{planted['precision']:.3f} | {planted['edges']} |"
+        )
     return "\n".join(lines)
 
 
@@ -151,11 +176,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-baseline", action="store_true", help="skip the shingle baseline")
+    parser.add_argument(
+        "--planted",
+        type=int,
+        nargs="*",
+        metavar="SEED",
+        help="also plant near-duplicate copies into DIR's texts, once per seed (default: 0 1 2)",
+    )
+    parser.add_argument(
+        "--copies", type=int, help="copies planted per seed (default: a quarter of the texts)"
+    )
     args = parser.parse_args(argv)
     if not (args.directory / "index.csv").exists():
         print(f"{args.directory}: not a giveme5w1h-style directory (no index.csv)", file=sys.stderr)
         return 2
     result = evaluate(args.directory, baseline=not args.no_baseline)
+    if args.planted is not None:
+        result["planted"] = evaluate_near(args.directory, args.planted or [0, 1, 2], args.copies)
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_table(result))
     return 0
 

@@ -18,6 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from transforms.dedup import DedupArticles
 from transforms.dedup_history import ReadHistory, history_files
+from transforms.dedup_near import NearDupSettings
 from transforms.extract import ExtractArticles
 from transforms.feeds import CollapseEntries, ReadFeeds
 from transforms.fetch import FetchPages
@@ -84,7 +85,12 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     )
     history = p | "ReadHistory" >> ReadHistory(history_paths)
     dedup = detected.main | "DedupArticles" >> DedupArticles(
-        job.run_id, history, cfg.dedup.component_rounds
+        job.run_id,
+        history,
+        cfg.dedup.component_rounds,
+        near=NearDupSettings(threshold=cfg.dedup.near_threshold)
+        if cfg.dedup.near_duplicates
+        else None,
     )
     articles = dedup.articles
 

@@ -4,6 +4,8 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.test_dedup_near import articles as near_articles
+from tests.test_dedup_near import light_copy
 from transforms.dedup import (
     DedupArticles,
     Edge,
@@ -15,6 +17,13 @@ from transforms.dedup import (
     signature_of,
     star_edges,
     stored_edges,
+)
+from transforms.dedup_near import (
+    NearDupSettings,
+    exact_jaccard,
+    minhash_batch,
+    pack_signature,
+    shingle_hashes,
 )
 from transforms.records import SCHEMA_VERSION, Article, DedupSignature
 
@@ -260,4 +269,71 @@ def test_short_identical_bodies_are_not_text_copies():
         out = p | beam.Create(blurb) | DedupArticles("r1")
         assert_that(
             labels(out.articles), equal_to([("v1", None, None, None), ("v2", None, None, None)])
+        )
+
+
+def _packed_minhash(text: str) -> bytes:
+    """The MinHash an earlier run would have stored for ``text``."""
+    return pack_signature(minhash_batch([shingle_hashes(text, NearDupSettings())], NEAR)[0])
+
+
+NEAR = NearDupSettings()
+
+
+def test_light_edits_are_near_duplicates_scored_by_their_shingle_jaccard():
+    source, other = near_articles(2, seed=31)
+    copy = light_copy(source, seed=3, target=0.95)
+    arts = [
+        article("src", text=source, published="2024-01-01T00:00:00Z", words=300),
+        article("copy", text=copy, published="2024-01-01T06:00:00Z", words=300),
+        article("other", text=other, words=300),
+    ]
+    expected = round(exact_jaccard(source, copy, NEAR), 4)
+    assert 0.85 <= expected < 1.0
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = p | beam.Create(arts) | DedupArticles("r1")
+        assert_that(
+            labels(out.articles),
+            equal_to(
+                [
+                    ("src", None, None, None),
+                    ("copy", "src", "near_duplicate", expected),
+                    ("other", None, None, None),
+                ]
+            ),
+            label="Labels",
+        )
+        # every stored signature carries its MinHash for later runs
+        assert_that(
+            out.signatures | beam.Map(lambda s: (s.article_id, s.minhash)),
+            equal_to([(a.article_id, _packed_minhash(a.text)) for a in arts]),
+            label="MinHashes",
+        )
+
+
+def test_near_duplicate_of_an_article_from_an_earlier_run_and_switched_off():
+    source = near_articles(1, seed=32)[0]
+    stored = old("o1", text=source, story_id="st-o1")._replace(minhash=_packed_minhash(source))
+    fresh = [article("n1", text=light_copy(source, seed=4, target=0.95), words=300)]
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        history = p | "History" >> beam.Create([stored])
+        on = p | "On" >> beam.Create(fresh) | "DedupOn" >> DedupArticles("r2", history)
+        off = (
+            p | "Off" >> beam.Create(fresh) | "DedupOff" >> DedupArticles("r2", history, near=None)
+        )
+        assert_that(
+            on.articles | "LabelsOn" >> beam.Map(lambda a: (a.duplicate_of, a.dup_method)),
+            equal_to([("o1", "near_duplicate")]),
+            label="On",
+        )
+        assert_that(
+            on.articles | "StoryOn" >> beam.Map(lambda a: a.story_id),
+            equal_to(["st-o1"]),
+            label="StoryOn",
+        )
+        # without the layer nothing else links it (same-story features need a known language)
+        assert_that(
+            off.articles | "LabelsOff" >> beam.Map(lambda a: (a.duplicate_of, a.dup_method)),
+            equal_to([(None, None)]),
+            label="Off",
         )

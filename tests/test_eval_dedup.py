@@ -55,6 +55,19 @@ def test_cli_prints_a_table_or_json(tmp_path, capsys):
     assert eval_dedup.main([str(tmp_path / "nowhere")]) == 2
 
 
+def test_planted_near_duplicates_are_scored_on_the_directory_texts(tmp_path, capsys):
+    directory, index = giveme_dir(tmp_path)
+    assert eval_dedup.main([str(directory), "--no-baseline", "--planted", "0", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| seed | texts | copies |" in table
+    argv = [str(directory), "--json", "--no-baseline", "--planted", "5", "--copies", "12"]
+    assert eval_dedup.main(argv) == 0
+    (planted,) = json.loads(capsys.readouterr().out)["planted"]
+    assert planted["seed"] == 5 and planted["texts"] == len(index)
+    assert planted["copies"] == 12 and planted["positives"] >= 1
+    assert planted["recall"] == 1.0 and planted["precision"] == 1.0
+
+
 @pytest.mark.corpus
 def test_giveme5w1h_pairwise_f1():
     result = eval_dedup.evaluate(corpus_dir("dedup", "giveme5w1h"))

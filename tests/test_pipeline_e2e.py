@@ -96,7 +96,25 @@ def test_demo_known_records(demo_run):
         ("foxnews", "url"),
         ("npr", "exact_text"),
         ("washingtonpost", "url"),
+        # AP wire stories republished with light edits (giveme5w1h holds several outlets' copies)
+        ("nytimes", "near_duplicate"),
+        ("dailymail", "near_duplicate"),
+        ("timesofindia", "near_duplicate"),
+        ("denverpost", "near_duplicate"),
     }
+    near = con.execute(
+        f"SELECT a.outlet_id, b.outlet_id, a.dup_score, a.story_id = b.story_id "
+        f"FROM read_parquet('{glob}') a JOIN read_parquet('{glob}') b "
+        f"ON a.duplicate_of = b.article_id WHERE a.dup_method = 'near_duplicate' ORDER BY 1"
+    ).fetchall()
+    assert [(r[0], r[1]) for r in near] == [
+        ("dailymail", "washingtonpost"),
+        ("denverpost", "sfgate"),
+        ("nytimes", "washingtonpost"),
+        ("timesofindia", "foxnews"),
+    ]
+    # the score is the checked shingle Jaccard, never below the cut; a copy shares its story
+    assert all(0.8 <= r[2] <= 1.0 and r[3] for r in near)
     # the AMP copy points at the Fox News article it is a copy of
     amp = con.execute(
         f"SELECT a.duplicate_of, b.url FROM read_parquet('{glob}') a JOIN read_parquet('{glob}') b "

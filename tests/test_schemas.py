@@ -14,6 +14,7 @@ COMPATIBLE = {
     int: pa.types.is_integer,
     float: pa.types.is_floating,
     bool: pa.types.is_boolean,
+    bytes: pa.types.is_binary,
 }
 
 

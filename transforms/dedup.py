@@ -6,7 +6,11 @@ Layers propose edges between articles:
 - ``url``: the same article URL up to edition and wrapper (``transforms.urls.url_key``: tracking
   parameters, ``www.``/``m.``/AMP variants, redirector links);
 - ``canonical_url``: the same ``rel=canonical``/``og:url`` (same key function);
-- ``exact_text``: the same normalized body (content hash).
+- ``exact_text``: the same normalized body (content hash);
+- ``near_duplicate``: a lightly edited copy, 5-word-shingle Jaccard >= ``near_threshold``
+  (``transforms/dedup_near.py``: MinHash + LSH, verified);
+- ``same_story``: other coverage of the same event (``transforms/dedup_story.py``), which groups
+  stories but never makes a copy.
 
 Copies form *copy groups* (connected components, ``transforms/dedup_components.py``); the
 canonical copy of a group is its earliest published article, then URL, and every other member
@@ -28,6 +32,7 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 
 from transforms.common import FILTERED, filtered
 from transforms.dedup_components import ConnectedComponents
+from transforms.dedup_near import NearDupEdge, NearDuplicateEdges, NearDupSettings
 from transforms.dedup_story import SameStoryEdges, StoryFeatures, StorySettings, story_features
 from transforms.records import Article, DedupSignature, Story
 from transforms.urls import stable_id, url_key
@@ -50,6 +55,7 @@ OrderKey = tuple[bool, str, str, str]
 # extract.min_words, the too_short flag.
 MIN_WORDS_FOR_TEXT_MATCH = 40
 DEFAULT_STORY = StorySettings()
+DEFAULT_NEAR = NearDupSettings()
 
 
 class Edge(NamedTuple):
@@ -145,6 +151,31 @@ def stored_edges(node: Node) -> list[Edge]:
     if node.is_new or not sig.duplicate_of or sig.dup_method not in COPY_METHODS:
         return []
     return [Edge(sig.article_id, sig.duplicate_of, sig.dup_method, 1.0)]
+
+
+def near_text(article: Article) -> list[tuple[str, str]]:
+    """The (id, body) the near-duplicate layer compares; short bodies are not compared."""
+    if article.word_count < MIN_WORDS_FOR_TEXT_MATCH:
+        return []
+    return [(article.article_id, article.text)]
+
+
+def near_history(sig: DedupSignature) -> list[tuple[str, bytes]]:
+    """An old article's stored MinHash signature, if it has one."""
+    return [(sig.article_id, sig.minhash)] if sig.minhash else []
+
+
+def near_edge(edge: NearDupEdge) -> Edge:
+    """A verified near-duplicate pair as a copy edge scored by its estimated Jaccard."""
+    return Edge(edge.a, edge.b, "near_duplicate", round(edge.score, 4))
+
+
+def labelled_signature(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[DedupSignature]:
+    """The signature to store: labels of the written article plus its MinHash, if any."""
+    _id, parts = kv
+    minhash = parts["minhash"][0] if parts["minhash"] else None
+    for article in parts["article"]:
+        yield with_labels(parts["sig"][0], article)._replace(minhash=minhash)
 
 
 def edge_pair(edge: Edge) -> tuple[str, str]:
@@ -254,9 +285,13 @@ class _StoryAssignmentsFn(beam.DoFn):
             return
         story_id = choose_story_id(states)
         yield TaggedOutput("stories", story_of(states, story_id, self._run_id))
+        # Other coverage exists only if the story holds more than one copy group: a source and
+        # its own syndicated copies are one piece of coverage, not several.
+        coverage = len({s.copy_label for s in states}) > 1
         for state in states:
             if state.node.is_new:
                 yield state.node.signature.article_id, ("story", story_id)
+                yield state.node.signature.article_id, ("coverage", coverage)
 
 
 def label_article(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[Article]:
@@ -273,7 +308,7 @@ def label_article(kv: tuple[str, dict[str, list[Any]]]) -> Iterable[Article]:
             yield article._replace(
                 duplicate_of=canonical, dup_method=method, dup_score=score, story_id=story_id
             )
-        elif state.story_link is not None and state.story_label != article.article_id:
+        elif state.story_link is not None and assigned["coverage"]:
             # Coverage of the same story, not a copy: keeps its own row as an original.
             yield article._replace(
                 duplicate_of=None,
@@ -340,12 +375,14 @@ class DedupArticles(beam.PTransform):
         history: Optional[PCollection] = None,
         rounds: int = 4,
         story: StorySettings = DEFAULT_STORY,
+        near: Optional[NearDupSettings] = DEFAULT_NEAR,
     ) -> None:
         super().__init__()
         self._run_id = run_id
         self._history = history
         self._rounds = rounds
         self._story = story
+        self._near = near
 
     def expand(self, articles: PCollection) -> Any:  # DedupOutputs
         history = self._history
@@ -390,6 +427,21 @@ class DedupArticles(beam.PTransform):
                 | f"GroupBy{label}" >> beam.GroupByKey()
                 | f"{label}Edges" >> beam.FlatMap(lambda kv, m=method: star_edges(m, kv[1]))
             )
+        if self._near is not None:
+            near = (
+                fresh
+                | "NearTexts" >> beam.FlatMap(near_text)
+                | "NearDuplicates"
+                >> (
+                    NearDuplicateEdges(
+                        self._near, history=history | "OldMinHashes" >> beam.FlatMap(near_history)
+                    )
+                )
+            )
+            copy_edges.append(near.edges | "NearEdges" >> beam.Map(near_edge))
+            minhashes = near.signatures
+        else:
+            minhashes = articles.pipeline | "NoMinHashes" >> beam.Create([])
         copies = copy_edges | "CopyEdges" >> beam.Flatten()
         story_edges = (
             new_sigs
@@ -454,12 +506,11 @@ class DedupArticles(beam.PTransform):
             {
                 "sig": new_sigs | "KeySignatures" >> beam.Map(lambda s: (s.article_id, s)),
                 "article": labelled | "KeyLabelled" >> beam.Map(lambda a: (a.article_id, a)),
+                "minhash": minhashes,
             }
             | "JoinLabels" >> beam.CoGroupByKey()
             | "LabelSignatures"
-            >> beam.FlatMap(
-                lambda kv: [with_labels(kv[1]["sig"][0], a) for a in kv[1]["article"]]
-            ).with_output_types(DedupSignature)
+            >> beam.FlatMap(labelled_signature).with_output_types(DedupSignature)
         )
         return DedupOutputs(
             articles=labelled,

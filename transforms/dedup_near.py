@@ -106,7 +106,7 @@ DEFAULT_SETTINGS = NearDupSettings()
 
 
 class NearDupEdge(NamedTuple):
-    """Two articles found to be near-duplicates: ``a < b``, score = estimated Jaccard."""
+    """Two near-duplicates, ``a < b``; score: checked Jaccard (estimated with a history article)."""
 
     a: str
     b: str
@@ -703,10 +703,10 @@ def verify_pairs(
                 stats["rejected"] += 1
                 continue
             stats["exact_checks"] += 1
-            accepted = (
-                _set_jaccard(fingerprints[position[2 * n]], fingerprints[position[2 * n + 1]])
-                >= settings.threshold
-            )
+            # The checked Jaccard replaces the estimate as the edge's score: a user sees the
+            # value that decided, never an accepted pair scored below the threshold.
+            score = _set_jaccard(fingerprints[position[2 * n]], fingerprints[position[2 * n + 1]])
+            accepted = score >= settings.threshold
         else:
             accepted = score >= settings.threshold
         if accepted:

@@ -139,6 +139,9 @@ class DedupSignature(NamedTuple):
     # Same-story features (transforms/dedup_story.py): prefixed terms and their weights.
     story_terms: List[str]
     story_weights: List[float]
+    # Near-duplicate signature (transforms/dedup_near.py): 128 little-endian uint32 MinHash
+    # values; None when the text is too short to be compared.
+    minhash: Optional[bytes] = None
 
 
 class Story(NamedTuple):

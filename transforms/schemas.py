@@ -84,6 +84,7 @@ SIGNATURE_SCHEMA = pa.schema(
         pa.field("dup_method", pa.string()),
         pa.field("story_terms", pa.list_(pa.string()), nullable=False),
         pa.field("story_weights", pa.list_(pa.float64()), nullable=False),
+        pa.field("minhash", pa.binary()),
     ]
 )
 

@@ -74,10 +74,14 @@ class DedupSettings:
     history_days: int = 7
     # Hash-to-min rounds before the exact residual step (transforms/dedup_components.py).
     component_rounds: int = 4
+    # Near-duplicate layer (transforms/dedup_near.py): on/off and its 5-shingle Jaccard cut.
+    near_duplicates: bool = True
+    near_threshold: float = 0.8
 
     def __post_init__(self) -> None:
         _require(0 <= self.history_days <= 3650, "dedup.history_days must be in 0..3650")
         _require(0 <= self.component_rounds <= 16, "dedup.component_rounds must be in 0..16")
+        _require(0.5 <= self.near_threshold <= 1.0, "dedup.near_threshold must be in 0.5..1")
 
 
 @dataclass(frozen=True)
