@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv
+.PHONY: demo test lint typecheck check clean venv bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ typecheck: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(VENV)/bin/pytest -q
+
+# Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the dedup size.
+BENCH_N ?= 100000
+bench: $(STAMP)
+	$(PIP) install --quiet -e ".[test,bench]"
+	$(PY) benchmarks/quality_cost.py
+	$(PY) benchmarks/dedup.py --n $(BENCH_N)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

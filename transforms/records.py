@@ -94,7 +94,8 @@ class Article(NamedTuple):
     # this article belongs to, set by DedupArticles for every row ...
     story_id: str = ""
     # ... and how strongly it is linked to its group: 1.0 for URL/canonical/exact-text copies,
-    # the estimated Jaccard for near-duplicates, the story score for same-story coverage.
+    # the 5-shingle Jaccard for near-duplicates (estimated from MinHash when the other copy was
+    # stored by an earlier run), the story score for same-story coverage.
     dup_score: Optional[float] = None
 
 
