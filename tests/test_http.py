@@ -244,3 +244,49 @@ def test_invalid_recording_index_is_a_clear_error(tmp_path):
     (tmp_path / "index.jsonl").write_text('{"url": "https://a.example/"}\n')
     with pytest.raises(ValueError, match=r"index\.jsonl:1"):
         ReplayTransport(str(tmp_path))
+
+
+def test_extra_headers_are_sent_on_every_hop_and_replace_defaults(server):
+    seen = []
+
+    def record(handler):
+        seen.append(
+            (
+                handler.path,
+                handler.headers.get("If-None-Match"),
+                handler.headers.get_all("Accept"),
+                handler.headers.get("User-Agent"),
+            )
+        )
+        if handler.path == "/moved":
+            return (301, {"Location": "/feed"}, b"")
+        return (200, HTML, b"<rss/>")
+
+    server.routes["/moved"] = record
+    server.routes["/feed"] = record
+    client().get(
+        server.url("/moved"),
+        accept="text/html",
+        extra_headers={"If-None-Match": '"v1"', "accept": "application/rss+xml"},
+    )
+    assert [s[0] for s in seen] == ["/moved", "/feed"]
+    for _path, etag, accept, agent in seen:
+        assert etag == '"v1"'
+        assert accept == ["application/rss+xml"]  # replaced, not sent twice
+        assert agent == FAST.user_agent
+
+
+def test_304_not_modified_is_a_response_not_an_error(server):
+    def conditional(handler):
+        if handler.headers.get("If-Modified-Since"):
+            return (304, {"ETag": '"v1"'}, b"")
+        return (200, HTML, b"<rss/>")
+
+    server.routes["/feed"] = conditional
+    fresh = client().get(server.url("/feed"))
+    assert fresh.status == 200
+    same = client().get(
+        server.url("/feed"), extra_headers={"If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT"}
+    )
+    assert same.status == 304 and same.body == b"" and same.headers["etag"] == '"v1"'
+    assert server.hits == ["/feed", "/feed"]  # a 304 is final: no retry

@@ -23,6 +23,7 @@ from transforms.urls import is_http_url, normalize_url, resolve_url
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 STREAM_CHUNK = 64 * 1024
+NOT_MODIFIED = 304
 
 
 class FetchError(Exception):
@@ -89,6 +90,18 @@ class Transport(Protocol):
 def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Return headers with lowercase names (the last value wins for repeated names)."""
     return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def request_headers(
+    user_agent: str, accept: str, extra: Optional[Mapping[str, str]] = None
+) -> dict[str, str]:
+    """Default request headers, with ``extra`` replacing defaults of the same (any-case) name."""
+    headers = {"User-Agent": user_agent, "Accept": accept, "Accept-Encoding": "gzip, deflate"}
+    if extra:
+        overridden = {str(name).lower() for name in extra}
+        headers = {k: v for k, v in headers.items() if k.lower() not in overridden}
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    return headers
 
 
 class UrllibTransport:
@@ -259,8 +272,17 @@ class HttpClient:
         self._sleep = sleep or time.sleep
         self._rng = rng or random.Random()
 
-    def get(self, url: str, accept: str = "*/*") -> HttpResponse:
-        """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched."""
+    def get(
+        self,
+        url: str,
+        accept: str = "*/*",
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
+        """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched.
+
+        ``extra_headers`` (``If-None-Match``, ``If-Modified-Since`` ...) are sent on every hop and
+        replace a default header of the same name. A ``304 Not Modified`` is returned, not raised.
+        """
         if not is_http_url(url):
             raise FetchError("unsupported_url", f"not an http(s) URL: {url!r}")
         settings = self._settings
@@ -268,7 +290,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                return self._follow(url, accept, deadline)
+                return self._follow(url, accept, deadline, extra_headers)
             except FetchError as exc:
                 if not exc.retryable or attempt >= settings.retries:
                     raise
@@ -286,13 +308,15 @@ class HttpClient:
         ceiling = min(cap, self._settings.backoff_base_s * (2**attempt))
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def _follow(self, url: str, accept: str, deadline: float) -> HttpResponse:
+    def _follow(
+        self,
+        url: str,
+        accept: str,
+        deadline: float,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
         """Perform one logical request, following redirects up to the configured limit."""
-        headers = {
-            "User-Agent": self._settings.user_agent,
-            "Accept": accept,
-            "Accept-Encoding": "gzip, deflate",
-        }
+        headers = request_headers(self._settings.user_agent, accept, extra_headers)
         current = url
         redirects: list[str] = []
         while True:
@@ -320,7 +344,8 @@ class HttpClient:
                     retryable=raw.status in RETRYABLE_STATUSES,
                     retry_after_s=parse_retry_after(raw.headers.get("retry-after")),
                 )
-            if raw.status < 200 or raw.status >= 300:
+            # 304 answers a conditional request (extra_headers): the caller decides what it means.
+            if (raw.status < 200 or raw.status >= 300) and raw.status != NOT_MODIFIED:
                 raise FetchError(f"http_{raw.status}", f"unexpected HTTP {raw.status}")
             return HttpResponse(
                 url=current,
