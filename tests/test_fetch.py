@@ -8,7 +8,10 @@ from transforms.http import HttpClient, UrllibTransport
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
 from transforms.settings import FetchSettings
 
-SETTINGS = FetchSettings(retries=0, read_timeout_s=2)
+# The test server is on 127.0.0.1 (refused by default); no pacing, to keep the tests quick.
+SETTINGS = FetchSettings(
+    retries=0, read_timeout_s=2, allow_networks=("127.0.0.0/8",), min_delay_s=0
+)
 
 
 def entry(url: str) -> FeedEntry:
