@@ -184,6 +184,8 @@ class Task(NamedTuple):
     entry: Optional[FeedEntry]  # None for robots.txt
     origin: str
     attempt: int
+    # Why the previous attempt failed (retries only).
+    last_error: Optional[FetchError] = None
 
 
 class TaskResult(NamedTuple):
@@ -457,7 +459,7 @@ class FetchEngine:
         self._note_failure(host, error, now)
         delay = self._client.retry_delay(error, task.attempt)
         if delay is not None and not host.backed_off:
-            self._schedule_retry(host, task, now + delay)
+            self._schedule_retry(host, task._replace(last_error=error), now + delay)
         else:
             message = str(error)
             if task.attempt:
@@ -499,10 +501,19 @@ class FetchEngine:
         if host.backed_off:
             return
         host.backed_off = reason
-        skipped = list(host.pending) + [t.entry for _, _, t in host.retries if t.entry]
+        message = f"host {host.group.host} backed off for this run: {reason}"
+        for _, _, task in host.retries:
+            if task.entry is not None and task.last_error is not None:
+                # Tried and failed already: its own error says more than the backoff does.
+                error = task.last_error
+                detail = f"{error} (after {task.attempt} attempts; retry cancelled: {message})"
+                entry = task.entry
+                self._emit(
+                    host, dead_letter(STAGE, entry.link, entry.outlet_id, error.error_type, detail)
+                )
+        skipped = list(host.pending)
         host.pending.clear()
         host.retries.clear()
-        message = f"host {host.group.host} backed off for this run: {reason}"
         for entry in skipped:
             letter = dead_letter(STAGE, entry.link, entry.outlet_id, "host_backed_off", message)
             self._emit(host, letter)
