@@ -23,7 +23,7 @@ from transforms.politeness import (
     split_host,
 )
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import FetchSettings
+from transforms.settings import ConfigError, FetchSettings, config_from_mapping
 from transforms.summary import build_summary, count_key
 
 # Server-side arrival times may be this much closer together than the client's starts.
@@ -369,3 +369,28 @@ def test_entries_waiting_for_a_retry_keep_their_own_error_when_the_host_is_backe
     }
     assert "retry cancelled: host 127.0.0.1:" in dead["f0"].error_message
     assert len(server.hits) == 4  # robots.txt and three pages
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"user_agent": "newsbeam/0.1"}, "must name a contact"),
+        ({"robots_token": "newsbeam/0.1"}, "robots_token"),
+        ({"allow_networks": "127.0.0.0/8"}, "list of CIDR strings"),
+        ({"allow_networks": ["127.0.0.0/33"]}, "allow_networks"),
+        ({"per_host_concurrency": 0}, "per_host_concurrency"),
+        ({"host_group_size": 0}, "host_group_size"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"host_failure_limit": 0}, "host_failure_limit"),
+    ],
+)
+def test_politeness_settings_are_validated(values, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping({"fetch": values})
+
+
+def test_allow_networks_from_yaml_become_a_tuple():
+    cfg = config_from_mapping({"fetch": {"allow_networks": ["127.0.0.0/8", "::1/128"]}})
+    assert cfg.fetch.allow_networks == ("127.0.0.0/8", "::1/128")
+    contact = {"user_agent": "newsbeam/0.1 (ops@newsbeam.example)"}
+    assert config_from_mapping({"fetch": contact}).fetch.user_agent.endswith("example)")

@@ -144,7 +144,9 @@ class Watchdog:
                     target=self._run, name="fetch-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][1] == token:
+                # Only an earlier deadline changes how long the thread must sleep.
+                self._cond.notify()
             return token
 
     def disarm(self, token: int) -> None:
