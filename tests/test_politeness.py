@@ -394,3 +394,29 @@ def test_allow_networks_from_yaml_become_a_tuple():
     assert cfg.fetch.allow_networks == ("127.0.0.0/8", "::1/128")
     contact = {"user_agent": "newsbeam/0.1 (ops@newsbeam.example)"}
     assert config_from_mapping({"fetch": contact}).fetch.user_agent.endswith("example)")
+
+
+def test_work_starts_while_the_caller_is_still_adding_groups(server):
+    # FetchHostGroupFn.process adds a group and returns while the engine has room: the group's
+    # requests must already be under way then, not wait for finish_bundle.
+    server.routes["/a"] = (200, HTML, PAGE)
+    cfg = settings()
+    with ThreadPoolExecutor(cfg.max_in_flight) as pool:
+        transport = UrllibTransport()
+        engine = FetchEngine(
+            HttpClient(cfg, transport),
+            HttpClient(cfg, transport),
+            cfg,
+            pool,
+            threading.BoundedSemaphore(cfg.max_in_flight),
+            page_from_response,
+            HTML_ACCEPT,
+        )
+        engine.add(host_groups(server, ["/a"])[0])
+        assert list(engine.run(until_active_below=10)) == []  # returned at once ...
+        deadline = time.monotonic() + 5
+        while not server.hits and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.hits == ["/robots.txt"]  # ... with robots.txt already asked for
+        outcomes = [o for _, o in engine.run()]
+    assert [type(o) for o in outcomes] == [FetchedPage]

@@ -204,9 +204,7 @@ ClassifyFn = Callable[[FeedEntry, HttpResponse], Union[FetchedPage, FilteredItem
 class HostState:
     """The scheduling state of one host group inside an engine."""
 
-    def __init__(
-        self, group: HostGroup, budget: HostBudget, context: Any, tie: Optional[int] = None
-    ) -> None:
+    def __init__(self, group: HostGroup, budget: HostBudget, context: Any) -> None:
         self.group = group
         self.context = context
         self.concurrency = budget.concurrency
@@ -223,7 +221,6 @@ class HostState:
         self.failures = 0
         self.last_failure = ""
         self.backed_off: Optional[str] = None
-        self.tie = tie if tie is not None else id(self)
 
     @property
     def done(self) -> bool:
@@ -273,7 +270,7 @@ class FetchEngine:
         budget = group_budget(self._settings, group.shards)
         if not self._paced:
             budget = HostBudget(budget.concurrency, 0.0)
-        self._hosts.append(HostState(group, budget, context, next(self._sequence)))
+        self._hosts.append(HostState(group, budget, context))
 
     def run(self, until_active_below: Optional[int] = None) -> Iterator[tuple[Any, Outcome]]:
         """Work until fewer than ``until_active_below`` groups are active (None: all done)."""
@@ -282,10 +279,15 @@ class FetchEngine:
             yield from self._drain()
             if not self._hosts:
                 return
-            if until_active_below is not None and len(self._hosts) < until_active_below:
-                return
             wake, starved = self._dispatch(self._clock())
             yield from self._drain()
+            if until_active_below is not None and len(self._hosts) < until_active_below:
+                # Room for more groups: hand back to the caller, but only after starting what
+                # may start and collecting what has finished, so work flows between calls.
+                for future in [f for f in self._futures if f.done()]:
+                    self._complete(future)
+                yield from self._drain()
+                return
             self._wait(wake, starved)
 
     def _drain(self) -> Iterator[tuple[Any, Outcome]]:
