@@ -163,6 +163,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         feeds.main | "KeyEntries" >> beam.Map(count_key),
         filtered | "KeyFiltered" >> beam.Map(count_key),
         dead_letters | "KeyDeadLetters" >> beam.Map(count_key),
+        pages.hosts_backed_off | "KeyBackedOffHosts" >> beam.Map(count_key),
         articles | "KeyArticles" >> beam.Map(count_key),
         dedup.stories | "KeyStories" >> beam.Map(count_key),
     ]

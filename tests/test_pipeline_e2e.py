@@ -242,7 +242,10 @@ def test_live_http_bad_inputs_end_in_dead_letters_or_filtered(server, tmp_path):
         f"  - {{id: down, name: Down, feeds: ['{server.url('/no-such-feed')}']}}\n"
     )
     config = tmp_path / "config.yaml"
-    config.write_text("fetch: {retries: 0, read_timeout_s: 5}\n")
+    # The server is on 127.0.0.1, which fetching refuses unless allowed; no pacing between pages.
+    config.write_text(
+        "fetch: {retries: 0, read_timeout_s: 5, allow_networks: ['127.0.0.0/8'], min_delay_s: 0}\n"
+    )
     out = tmp_path / "out"
     summary = run(
         [

@@ -1,21 +1,62 @@
-"""Stage 2: fetch each entry's article page."""
+"""Stage 2: fetch each entry's article page, politely (transforms/politeness.py) and safely.
 
+FetchPages keys entries by host, groups them (``HostGroup``), spreads the groups over workers and
+fetches each group in a ``FetchEngine``: per-host concurrency and pacing, robots.txt, retries
+through the host's queue, host backoff, a worker-wide cap on requests in flight. Every entry ends
+as a page, a filtered item (``not_html``, ``empty_body``, ``robots_disallowed`` ...) or a dead
+letter (``http_404``, ``timeout``, ``blocked_address``, ``host_backed_off`` ...).
+"""
+
+import dataclasses
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple, Optional, Union
 
 import apache_beam as beam
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.common import DEAD, FILTERED, StageOutputs, dead_letter, filtered, unexpected
-from transforms.http import FetchError, HttpClient, build_client
+from transforms.charset import resolve_charset
+from transforms.common import DEAD, FILTERED, dead_letter, filtered
+from transforms.http import (
+    NOT_MODIFIED,
+    FetchError,
+    HttpClient,
+    HttpResponse,
+    ReplayTransport,
+    Transport,
+    UrllibTransport,
+)
+from transforms.politeness import (
+    FetchEngine,
+    HostBackoff,
+    HostGroup,
+    Outcome,
+    host_key,
+    split_host,
+    worker_slots,
+)
 from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
 from transforms.settings import FetchSettings
 
 STAGE = "fetch_pages"
+BACKED_OFF = "hosts_backed_off"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml"})
 _HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+# Host groups one engine works on at once: a few per request slot, since a paced host uses its
+# slot only part of the time (the rest it waits for its next turn).
+_GROUPS_PER_SLOT = 4
+
+
+class FetchOutputs(NamedTuple):
+    """FetchPages' outputs: the stage triple plus the hosts it backed off."""
+
+    main: PCollection
+    filtered: PCollection
+    dead_letters: PCollection
+    hosts_backed_off: PCollection
 
 
 def looks_like_html(body: bytes) -> bool:
@@ -24,14 +65,13 @@ def looks_like_html(body: bytes) -> bool:
     return head.startswith(_HTML_SNIFF) or b"<html" in head
 
 
-def fetch_page(
-    client: HttpClient, entry: FeedEntry
-) -> Union[FetchedPage, FilteredItem, DeadLetter]:
-    """Fetch ``entry.link``; return the page, a filtered item (not HTML, empty) or a dead letter."""
-    try:
-        response = client.get(entry.link, accept=HTML_ACCEPT)
-    except FetchError as exc:
-        return dead_letter(STAGE, entry.link, entry.outlet_id, exc.error_type, str(exc))
+def page_from_response(
+    entry: FeedEntry, response: HttpResponse
+) -> Union[FetchedPage, FilteredItem]:
+    """Turn a final response into the page, or a filtered item (not modified, empty, not HTML)."""
+    if response.status == NOT_MODIFIED:
+        # Pages are fetched unconditionally; a 304 has no body to use.
+        return filtered(STAGE, entry.link, entry.outlet_id, "not_modified", "HTTP 304")
     content_type = response.content_type
     if not response.body.strip():
         return filtered(
@@ -57,62 +97,145 @@ def fetch_page(
         url=response.url,
         status=response.status,
         content_type=content_type or "text/html",
-        charset=response.charset,
+        # The codec the body is in (BOM, checked declarations, detection): extraction decodes with
+        # it, so a wrong header charset does not turn into mojibake.
+        charset=resolve_charset(response.body, response.charset).codec,
         body=response.body,
         fetched_at=response.fetched_at,
         redirects=list(response.redirects),
     )
 
 
-class FetchPageFn(beam.DoFn):
-    """Fetch pages with a client built once per worker."""
+def fetch_page(
+    client: HttpClient, entry: FeedEntry
+) -> Union[FetchedPage, FilteredItem, DeadLetter]:
+    """Fetch ``entry.link`` with retries, without politeness (one-off use and tests)."""
+    try:
+        response = client.get(entry.link, accept=HTML_ACCEPT)
+    except FetchError as exc:
+        return dead_letter(STAGE, entry.link, entry.outlet_id, exc.error_type, str(exc))
+    return page_from_response(entry, response)
+
+
+def key_by_host(entry: FeedEntry) -> tuple[str, FeedEntry]:
+    """Key an entry by the host its link points at."""
+    return host_key(entry.link), entry
+
+
+def build_transport(fetch: FetchSettings, replay_dir: Optional[str]) -> Transport:
+    """Replay from a recording when ``replay_dir`` is set, else live HTTP sized for the caps."""
+    if replay_dir:
+        return ReplayTransport(replay_dir)
+    # Idle connections kept per host, and hosts whose pools stay open.
+    return UrllibTransport(
+        pool_size=fetch.per_host_concurrency, num_pools=_GROUPS_PER_SLOT * fetch.max_in_flight
+    )
+
+
+class FetchHostGroupFn(beam.DoFn):
+    """Fetch host groups in an engine per bundle; clients and the thread pool live per worker."""
 
     def __init__(self, fetch: FetchSettings, replay_dir: Optional[str]) -> None:
         self._fetch = fetch
         self._replay_dir = replay_dir
-        self._client: Optional[HttpClient] = None
+        self._engine: Optional[FetchEngine] = None
+        self._executor: Optional[ThreadPoolExecutor] = None
         self._fetched = Metrics.counter(STAGE, "pages_fetched")
         self._failed = Metrics.counter(STAGE, "pages_failed")
+        self._filtered = Metrics.counter(STAGE, "pages_filtered")
+        self._backed_off = Metrics.counter(STAGE, "hosts_backed_off")
 
     def setup(self) -> None:
-        self._client = build_client(self._fetch, self._replay_dir)
+        fetch = self._fetch
+        transport = build_transport(fetch, self._replay_dir)
+        self._client = HttpClient(fetch, transport)
+        # robots.txt goes through the same transport (same address checks), with its own cap.
+        robots = dataclasses.replace(fetch, max_bytes=fetch.robots_max_bytes)
+        self._robots_client = HttpClient(robots, transport)
+        self._executor = ThreadPoolExecutor(fetch.max_in_flight, thread_name_prefix="fetch")
+        self._slots = worker_slots(fetch.max_in_flight)
 
-    def process(self, entry: FeedEntry) -> Iterable[Any]:
-        assert self._client is not None
-        try:
-            result = fetch_page(self._client, entry)
-        except Exception as exc:
-            result = unexpected(STAGE, entry.link, entry.outlet_id, exc)
-        if isinstance(result, FetchedPage):
+    def start_bundle(self) -> None:
+        assert self._executor is not None
+        self._engine = FetchEngine(
+            self._client,
+            self._robots_client,
+            self._fetch,
+            self._executor,
+            self._slots,
+            page_from_response,
+            HTML_ACCEPT,
+            paced=not self._replay_dir,
+        )
+
+    def process(
+        self,
+        group: HostGroup,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterable[Any]:
+        assert self._engine is not None
+        self._engine.add(group, (timestamp, window))
+        # Return (and take the next group) once the engine has room, so that many hosts are
+        # fetched at once; outcomes of any group are emitted as soon as they are known.
+        limit = _GROUPS_PER_SLOT * self._fetch.max_in_flight
+        for context, outcome in self._engine.run(until_active_below=limit):
+            yield self._route(context, outcome)
+
+    def finish_bundle(self) -> Iterable[Any]:
+        assert self._engine is not None
+        for context, outcome in self._engine.run():
+            yield self._route(context, outcome)
+        self._engine = None
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _route(self, context: Any, outcome: Outcome) -> Any:
+        """Wrap an outcome in its group's window and send it to its output."""
+        timestamp, window = context
+        value = WindowedValue(outcome, timestamp, (window,))
+        if isinstance(outcome, FetchedPage):
             self._fetched.inc()
-            yield result
-        elif isinstance(result, FilteredItem):
-            yield TaggedOutput(FILTERED, result)
-        else:
-            self._failed.inc()
-            yield TaggedOutput(DEAD, result)
+            return value
+        if isinstance(outcome, FilteredItem):
+            self._filtered.inc()
+            return TaggedOutput(FILTERED, value)
+        if isinstance(outcome, HostBackoff):
+            self._backed_off.inc()
+            return TaggedOutput(BACKED_OFF, value)
+        self._failed.inc()
+        return TaggedOutput(DEAD, value)
 
 
 class FetchPages(beam.PTransform):
-    """FeedEntry -> FetchedPage, with filtered (non-HTML, empty) and failed fetches."""
+    """FeedEntry -> FetchedPage, with filtered and failed fetches and the hosts backed off."""
 
     def __init__(self, fetch: FetchSettings, replay_dir: Optional[str] = None) -> None:
         super().__init__()
         self._fetch = fetch
         self._replay_dir = replay_dir
 
-    def expand(self, entries: PCollection) -> Any:  # StageOutputs
-        results = (
+    def expand(self, entries: PCollection) -> Any:  # FetchOutputs
+        group_size = self._fetch.host_group_size
+        groups = (
             entries
-            # Fetching is I/O bound: spread entries over workers rather than keep feed bundles.
-            | "ReshuffleEntries" >> beam.Reshuffle()
-            | "FetchPage"
-            >> beam.ParDo(FetchPageFn(self._fetch, self._replay_dir))
-            .with_output_types(FetchedPage)
-            .with_outputs(FILTERED, DEAD, main="pages")
+            | "KeyByHost" >> beam.Map(key_by_host)
+            | "GroupByHost" >> beam.GroupByKey()
+            | "SplitHostGroups"
+            >> beam.FlatMap(lambda kv: split_host(kv[0], kv[1], group_size)).with_output_types(
+                HostGroup
+            )
+            # One host group is one unit of work; spread the groups over workers.
+            | "ReshuffleHostGroups" >> beam.Reshuffle()
         )
-        return StageOutputs(
+        results = groups | "FetchHostGroups" >> beam.ParDo(
+            FetchHostGroupFn(self._fetch, self._replay_dir)
+        ).with_output_types(FetchedPage).with_outputs(FILTERED, DEAD, BACKED_OFF, main="pages")
+        return FetchOutputs(
             main=results.pages,
             filtered=results[FILTERED],
             dead_letters=results[DEAD],
+            hosts_backed_off=results[BACKED_OFF],
         )

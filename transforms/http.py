@@ -2,20 +2,34 @@
 
 The client owns the policy (redirects, retries with backoff, size and time caps, status handling); a
 transport only moves bytes for a single request. Replay therefore goes through exactly the same
-client code as a live run: only the transport differs.
+client code as a live run: only the transport differs. The live transport connects only to public
+addresses unless ``fetch.allow_networks`` admits others (``transforms/netguard.py``); replay needs
+no network and checks nothing.
 """
 
+import contextlib
 import email.utils
+import heapq
+import itertools
 import json
 import posixpath
 import random
+import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple, Optional, Protocol
 
 import urllib3
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.netguard import (
+    GUARDED_POOLS,
+    BlockedAddressError,
+    RequestContext,
+    policy_for,
+    set_request_context,
+)
 from transforms.settings import FetchSettings
 from transforms.timeutil import to_iso, utc_now_iso
 from transforms.urls import is_http_url, normalize_url, resolve_url
@@ -23,6 +37,7 @@ from transforms.urls import is_http_url, normalize_url, resolve_url
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 STREAM_CHUNK = 64 * 1024
+NOT_MODIFIED = 304
 
 
 class FetchError(Exception):
@@ -91,19 +106,122 @@ def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
-class UrllibTransport:
-    """Live HTTP(S) with urllib3: bounded time per phase and bounded body size while streaming."""
+def request_headers(
+    user_agent: str, accept: str, extra: Optional[Mapping[str, str]] = None
+) -> dict[str, str]:
+    """Default request headers, with ``extra`` replacing defaults of the same (any-case) name."""
+    headers = {"User-Agent": user_agent, "Accept": accept, "Accept-Encoding": "gzip, deflate"}
+    if extra:
+        overridden = {str(name).lower() for name in extra}
+        headers = {k: v for k, v in headers.items() if k.lower() not in overridden}
+        headers.update({str(k): str(v) for k, v in extra.items()})
+    return headers
 
-    def __init__(self, pool_size: int = 16) -> None:
-        self._pool = urllib3.PoolManager(num_pools=64, maxsize=pool_size, retries=False)
+
+class Watchdog:
+    """One thread that runs an action when a deadline passes unless the deadline was disarmed.
+
+    Connect and read timeouts bound each socket operation, not their sum: a server that drips a
+    byte per second (in the headers or the body) never trips them. The watchdog enforces the total
+    budget by shutting the request's socket down, which wakes the blocked read.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._armed: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self, deadline: float, action: Callable[[], None]) -> int:
+        """Run ``action`` at ``deadline`` (time.monotonic) unless disarmed; return a token."""
+        with self._cond:
+            token = next(self._ids)
+            heapq.heappush(self._heap, (deadline, token, action))
+            self._armed.add(token)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-watchdog", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0][1] == token:
+                # Only an earlier deadline changes how long the thread must sleep.
+                self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        """Cancel a deadline; once this returns its action can no longer run."""
+        with self._cond:
+            self._armed.discard(token)
+
+    def _run(self) -> None:
+        """Fire due actions forever (daemon thread)."""
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                _, token, action = heapq.heappop(self._heap)
+                self._armed.discard(token)
+                # Under the lock: after disarm() returns, the connection may serve another
+                # request, and this action must not hit it.
+                # The watchdog thread must survive whatever an action raises.
+                with contextlib.suppress(Exception):
+                    action()
+
+
+def _abort(context: RequestContext) -> None:
+    """Mark the request expired and shut its socket down, so a blocked read returns at once."""
+    context.expired = True
+    sock = getattr(context.connection, "sock", None)
+    if sock is not None:
+        # The plain socket method, also for TLS: SSLSocket.shutdown would drop the TLS object
+        # under the reading thread's feet.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class UrllibTransport:
+    """Live HTTP(S) with urllib3: public addresses only, bounded time and body size."""
+
+    def __init__(self, pool_size: int = 16, num_pools: int = 64) -> None:
+        self._pool = urllib3.PoolManager(num_pools=num_pools, maxsize=pool_size, retries=False)
+        # Every connection resolves and checks its host itself (transforms/netguard.py).
+        self._pool.pool_classes_by_scheme = GUARDED_POOLS
+        self._watchdog = Watchdog()
 
     def send(
         self, url: str, headers: Mapping[str, str], settings: FetchSettings, deadline: float
     ) -> RawResponse:
-        """GET ``url`` once; raise FetchError on network failure, timeout or oversize body."""
+        """GET ``url`` once; raise FetchError on refusal, network failure, timeout or oversize."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchError("timeout", "total time budget exhausted", retryable=False)
+        context = RequestContext(policy_for(tuple(settings.allow_networks)))
+        set_request_context(context)
+        token = self._watchdog.arm(deadline, lambda: _abort(context))
+        try:
+            return self._send(url, headers, settings, deadline, remaining, context)
+        finally:
+            self._watchdog.disarm(token)
+            set_request_context(None)
+
+    def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        settings: FetchSettings,
+        deadline: float,
+        remaining: float,
+        context: RequestContext,
+    ) -> RawResponse:
+        """The request itself, with urllib3's exceptions mapped to reason codes."""
         timeout = urllib3.Timeout(
             connect=min(settings.connect_timeout_s, remaining),
             read=min(settings.read_timeout_s, remaining),
@@ -119,6 +237,12 @@ class UrllibTransport:
                 decode_content=True,
                 timeout=timeout,
             )
+        except BlockedAddressError as exc:
+            raise FetchError("blocked_address", str(exc)) from exc
+        except urllib3.exceptions.NameResolutionError as exc:
+            # Only a temporary failure (EAI_AGAIN) is worth asking again; "no such name" is final.
+            temporary = getattr(exc.__cause__, "errno", None) == socket.EAI_AGAIN
+            raise FetchError("dns_error", str(exc), retryable=temporary) from exc
         except urllib3.exceptions.NewConnectionError as exc:
             # Checked first: urllib3 makes NewConnectionError a subclass of ConnectTimeoutError.
             raise FetchError("connection_error", str(exc), retryable=True) from exc
@@ -127,11 +251,16 @@ class UrllibTransport:
         except urllib3.exceptions.LocationValueError as exc:
             raise FetchError("invalid_url", str(exc)) from exc
         except urllib3.exceptions.SSLError as exc:
-            raise FetchError("tls_error", str(exc)) from exc
+            raise _expired_or(context, FetchError("tls_error", str(exc))) from exc
         except urllib3.exceptions.HTTPError as exc:
-            raise FetchError("connection_error", str(exc), retryable=True) from exc
+            error = FetchError("connection_error", str(exc), retryable=True)
+            raise _expired_or(context, error) from exc
         try:
             body = _read_capped(resp, settings.max_bytes, deadline)
+        except FetchError as exc:
+            # Unread bytes are still on the wire: this connection must not be reused.
+            resp.close()
+            raise _expired_or(context, exc) from exc
         finally:
             resp.release_conn()
         return RawResponse(
@@ -140,6 +269,13 @@ class UrllibTransport:
             body=body,
             fetched_at=utc_now_iso(),
         )
+
+
+def _expired_or(context: RequestContext, error: FetchError) -> FetchError:
+    """Report a failure caused by the watchdog as the timeout it is."""
+    if context.expired:
+        return FetchError("timeout", "total time budget exhausted (fetch.total_timeout_s)")
+    return error
 
 
 def _read_capped(resp: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
@@ -259,40 +395,69 @@ class HttpClient:
         self._sleep = sleep or time.sleep
         self._rng = rng or random.Random()
 
-    def get(self, url: str, accept: str = "*/*") -> HttpResponse:
-        """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched."""
-        if not is_http_url(url):
-            raise FetchError("unsupported_url", f"not an http(s) URL: {url!r}")
-        settings = self._settings
-        deadline = time.monotonic() + settings.total_timeout_s
+    def get(
+        self,
+        url: str,
+        accept: str = "*/*",
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
+        """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched.
+
+        ``extra_headers`` (``If-None-Match``, ``If-Modified-Since`` ...) are sent on every hop and
+        replace a default header of the same name. A ``304 Not Modified`` is returned, not raised.
+        """
+        _require_http(url)
+        deadline = time.monotonic() + self._settings.total_timeout_s
         attempt = 0
         while True:
             try:
-                return self._follow(url, accept, deadline)
+                return self._follow(url, accept, deadline, extra_headers)
             except FetchError as exc:
-                if not exc.retryable or attempt >= settings.retries:
-                    raise
-                delay = self._backoff(attempt, exc.retry_after_s)
-                if time.monotonic() + delay >= deadline:
+                delay = self.retry_delay(exc, attempt)
+                if delay is None or time.monotonic() + delay >= deadline:
                     raise
                 self._sleep(delay)
                 attempt += 1
 
-    def _backoff(self, attempt: int, retry_after_s: Optional[float]) -> float:
-        """Return the delay before retry number ``attempt + 1`` (full jitter, Retry-After wins)."""
-        cap = self._settings.backoff_max_s
-        if retry_after_s is not None:
-            return min(retry_after_s, cap)
-        ceiling = min(cap, self._settings.backoff_base_s * (2**attempt))
+    def attempt(
+        self,
+        url: str,
+        accept: str = "*/*",
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
+        """One logical request (redirects followed, no retry) within its own total time budget.
+
+        For callers that schedule retries themselves (page fetching retries through its per-host
+        scheduler, so a retry also waits for the host's turn), using ``retry_delay``.
+        """
+        _require_http(url)
+        deadline = time.monotonic() + self._settings.total_timeout_s
+        return self._follow(url, accept, deadline, extra_headers)
+
+    def retry_delay(self, error: FetchError, attempt: int) -> Optional[float]:
+        """Seconds to wait before retrying after ``error`` on 0-based ``attempt``; None: give up."""
+        settings = self._settings
+        if not error.retryable or attempt >= settings.retries:
+            return None
+        if error.retry_after_s is not None:
+            # The server said when: never sooner. If that is too far off, not in this run.
+            if error.retry_after_s > settings.max_retry_after_s:
+                return None
+            return error.retry_after_s
+        # Exponential backoff with "equal jitter": half the step fixed, half random, so that
+        # workers that failed together do not come back together.
+        ceiling = min(settings.backoff_max_s, settings.backoff_base_s * (2**attempt))
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def _follow(self, url: str, accept: str, deadline: float) -> HttpResponse:
+    def _follow(
+        self,
+        url: str,
+        accept: str,
+        deadline: float,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
         """Perform one logical request, following redirects up to the configured limit."""
-        headers = {
-            "User-Agent": self._settings.user_agent,
-            "Accept": accept,
-            "Accept-Encoding": "gzip, deflate",
-        }
+        headers = request_headers(self._settings.user_agent, accept, extra_headers)
         current = url
         redirects: list[str] = []
         while True:
@@ -320,7 +485,8 @@ class HttpClient:
                     retryable=raw.status in RETRYABLE_STATUSES,
                     retry_after_s=parse_retry_after(raw.headers.get("retry-after")),
                 )
-            if raw.status < 200 or raw.status >= 300:
+            # 304 answers a conditional request (extra_headers): the caller decides what it means.
+            if (raw.status < 200 or raw.status >= 300) and raw.status != NOT_MODIFIED:
                 raise FetchError(f"http_{raw.status}", f"unexpected HTTP {raw.status}")
             return HttpResponse(
                 url=current,
@@ -330,6 +496,12 @@ class HttpClient:
                 fetched_at=raw.fetched_at,
                 redirects=redirects,
             )
+
+
+def _require_http(url: str) -> None:
+    """Raise ``unsupported_url`` unless ``url`` is an absolute http(s) URL (never file://)."""
+    if not is_http_url(url):
+        raise FetchError("unsupported_url", f"not an http(s) URL: {url!r}")
 
 
 class SleepFn(Protocol):

@@ -1,6 +1,8 @@
 """Typed, validated knobs for every stage, loaded once from YAML (``config/default.yaml``)."""
 
 import dataclasses
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +19,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """HTTP behaviour shared by feed and page fetching."""
+    """HTTP behaviour shared by feed and page fetching, and the politeness of page fetching."""
 
+    # Identifies the crawler and how to reach its operator (a URL or an e-mail address is required).
     user_agent: str = "newsbeam/0.1 (+https://github.com/newsbeam/newsbeam)"
+    # The product token robots.txt groups are matched against (RFC 9309: letters, "_" and "-").
+    robots_token: str = "newsbeam"
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 20.0
     total_timeout_s: float = 60.0
@@ -28,6 +33,27 @@ class FetchSettings:
     retries: int = 2
     backoff_base_s: float = 0.5
     backoff_max_s: float = 8.0
+    # A Retry-After longer than this is not waited for: the request fails and its host is backed
+    # off for the rest of the run (the server asked us to stay away that long).
+    max_retry_after_s: float = 60.0
+    # Requests in flight at once to one host (per host group, see docs/fetching.md) ...
+    per_host_concurrency: int = 2
+    # ... and the least time between two request starts to one host; a larger robots.txt
+    # Crawl-delay wins, up to max_crawl_delay_s.
+    min_delay_s: float = 1.0
+    max_crawl_delay_s: float = 30.0
+    # Requests in flight at once in one worker process, over all hosts.
+    max_in_flight: int = 32
+    # Entries of one host fetched as one unit of work; larger hosts are split into several groups
+    # that share the host's budget.
+    host_group_size: int = 200
+    # Consecutive failed attempts (connection errors, timeouts, 5xx, 429) after which a host is
+    # skipped for the rest of the run.
+    host_failure_limit: int = 5
+    # robots.txt bodies larger than this are treated as unreachable (RFC 9309 asks for >= 500 KiB).
+    robots_max_bytes: int = 512_000
+    # CIDR networks exempt from the public-address rule (tests, benchmarks); empty in production.
+    allow_networks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require(self.connect_timeout_s > 0, "fetch.connect_timeout_s must be > 0")
@@ -37,7 +63,40 @@ class FetchSettings:
         _require(0 <= self.max_redirects <= 20, "fetch.max_redirects must be in 0..20")
         _require(0 <= self.retries <= 10, "fetch.retries must be in 0..10")
         _require(self.backoff_base_s >= 0, "fetch.backoff_base_s must be >= 0")
+        _require(self.backoff_max_s >= self.backoff_base_s, "fetch.backoff_max_s < backoff_base_s")
+        _require(self.max_retry_after_s >= 0, "fetch.max_retry_after_s must be >= 0")
         _require(bool(self.user_agent.strip()), "fetch.user_agent must not be empty")
+        _require(
+            bool(_CONTACT_RE.search(self.user_agent)),
+            "fetch.user_agent must name a contact (an http(s) URL or an e-mail address)",
+        )
+        _require(
+            bool(_PRODUCT_TOKEN_RE.fullmatch(self.robots_token)),
+            "fetch.robots_token must be letters, '_' and '-' only (RFC 9309)",
+        )
+        _require(1 <= self.per_host_concurrency <= 64, "fetch.per_host_concurrency in 1..64")
+        _require(self.min_delay_s >= 0, "fetch.min_delay_s must be >= 0")
+        _require(self.max_crawl_delay_s >= 0, "fetch.max_crawl_delay_s must be >= 0")
+        _require(1 <= self.max_in_flight <= 1024, "fetch.max_in_flight must be in 1..1024")
+        _require(1 <= self.host_group_size <= 100_000, "fetch.host_group_size in 1..100000")
+        _require(self.host_failure_limit >= 1, "fetch.host_failure_limit must be >= 1")
+        _require(self.robots_max_bytes >= 1024, "fetch.robots_max_bytes must be >= 1024")
+        networks = self.allow_networks
+        _require(
+            isinstance(networks, (list, tuple)) and all(isinstance(n, str) for n in networks),
+            "fetch.allow_networks must be a list of CIDR strings",
+        )
+        for cidr in networks:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"fetch.allow_networks: {exc}") from exc
+        # YAML gives a list; a tuple keeps the settings hashable and equal to the defaults.
+        object.__setattr__(self, "allow_networks", tuple(networks))
+
+
+_CONTACT_RE = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+\.[\w.-]+")
+_PRODUCT_TOKEN_RE = re.compile(r"[A-Za-z_-]+")
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,13 @@ entries never existed for this run.
 from collections.abc import Mapping
 from typing import Any
 
+from transforms.politeness import HostBackoff
 from transforms.records import Article, DeadLetter, FeedEntry, FeedSource, FilteredItem, Story
 
 FEED_STAGE = "read_feeds"
+BACKED_OFF_PREFIX = "host_backed_off:"
+# run.json names at most this many backed-off hosts (the count is always complete).
+MAX_LISTED_HOSTS = 1000
 
 
 def count_key(item: Any) -> str:
@@ -30,6 +34,9 @@ def count_key(item: Any) -> str:
         return "feed"
     if isinstance(item, Story):
         return "story:multi_outlet" if item.outlet_count > 1 else "story:single"
+    if isinstance(item, HostBackoff):
+        # Not an entry: its skipped entries are counted as host_backed_off dead letters.
+        return BACKED_OFF_PREFIX + item.host
     raise TypeError(f"no counter for {type(item).__name__}")
 
 
@@ -60,6 +67,10 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
     # Entries rejected while reading a feed (no link ...) entered the run too.
     entries_in = counts.get("entry", 0) + sum(filtered.get(FEED_STAGE, {}).values())
     accounted = written + filtered_total + entry_dead
+    # A host split into several groups may be backed off by each: count hosts, not groups.
+    backed_off = sorted(
+        k[len(BACKED_OFF_PREFIX) :] for k in counts if k.startswith(BACKED_OFF_PREFIX)
+    )
     return {
         "run_id": run_id,
         "output": output,
@@ -86,6 +97,10 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
             "feeds": feeds_failed,
             "entries": entry_dead,
             "by_stage": dead,
+        },
+        "hosts_backed_off": {
+            "count": len(backed_off),
+            "hosts": backed_off[:MAX_LISTED_HOSTS],
         },
         "balance": {
             "entries_in": entries_in,
