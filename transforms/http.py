@@ -259,7 +259,12 @@ class HttpClient:
         self._sleep = sleep or time.sleep
         self._rng = rng or random.Random()
 
-    def get(self, url: str, accept: str = "*/*") -> HttpResponse:
+    def get(
+        self,
+        url: str,
+        accept: str = "*/*",
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
         """Fetch ``url``; raise FetchError with a reason code when it cannot be fetched."""
         if not is_http_url(url):
             raise FetchError("unsupported_url", f"not an http(s) URL: {url!r}")
@@ -268,7 +273,7 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                return self._follow(url, accept, deadline)
+                return self._follow(url, accept, deadline, extra_headers)
             except FetchError as exc:
                 if not exc.retryable or attempt >= settings.retries:
                     raise
@@ -286,12 +291,19 @@ class HttpClient:
         ceiling = min(cap, self._settings.backoff_base_s * (2**attempt))
         return self._rng.uniform(ceiling / 2, ceiling)
 
-    def _follow(self, url: str, accept: str, deadline: float) -> HttpResponse:
+    def _follow(
+        self,
+        url: str,
+        accept: str,
+        deadline: float,
+        extra_headers: Optional[Mapping[str, str]] = None,
+    ) -> HttpResponse:
         """Perform one logical request, following redirects up to the configured limit."""
         headers = {
             "User-Agent": self._settings.user_agent,
             "Accept": accept,
             "Accept-Encoding": "gzip, deflate",
+            **(extra_headers or {}),
         }
         current = url
         redirects: list[str] = []
@@ -320,13 +332,14 @@ class HttpClient:
                     retryable=raw.status in RETRYABLE_STATUSES,
                     retry_after_s=parse_retry_after(raw.headers.get("retry-after")),
                 )
-            if raw.status < 200 or raw.status >= 300:
+            # 304 answers a conditional request (If-None-Match / If-Modified-Since): not an error.
+            if raw.status != 304 and (raw.status < 200 or raw.status >= 300):
                 raise FetchError(f"http_{raw.status}", f"unexpected HTTP {raw.status}")
             return HttpResponse(
                 url=current,
                 status=raw.status,
                 headers=raw.headers,
-                body=raw.body,
+                body=b"" if raw.status == 304 else raw.body,
                 fetched_at=raw.fetched_at,
                 redirects=redirects,
             )
@@ -340,10 +353,41 @@ class SleepFn(Protocol):
         ...
 
 
-def build_client(settings: FetchSettings, replay_dir: Optional[str]) -> HttpClient:
-    """Return a client over the replay transport when ``replay_dir`` is set, else live HTTP."""
-    transport: Transport = ReplayTransport(replay_dir) if replay_dir else UrllibTransport()
-    return HttpClient(settings, transport)
+class TransportOptions(NamedTuple):
+    """How a client moves bytes: replay source (recording dir or WARC files) and WARC archiving."""
+
+    # A recording directory (index.jsonl), or WARC files: a .warc/.warc.gz file, a directory of
+    # them or a glob. None: live HTTP.
+    replay: Optional[str] = None
+    # When set, every raw response is also written to WARC files in this directory ...
+    archive_dir: Optional[str] = None
+    # ... named after this run.
+    run_id: str = "run"
+
+
+def build_transport(replay: "TransportOptions | str | None") -> Transport:
+    """The transport for ``replay``: a recording, WARC files or live HTTP, archived if asked."""
+    # Imported here: transforms.warc builds on this module's types.
+    from transforms import warc
+
+    options = replay if isinstance(replay, TransportOptions) else TransportOptions(replay=replay)
+    transport: Transport
+    if options.replay and warc.is_warc_source(options.replay):
+        transport = warc.WarcReplayTransport(options.replay)
+    elif options.replay:
+        transport = ReplayTransport(options.replay)
+    else:
+        transport = UrllibTransport()
+    if options.archive_dir:
+        transport = warc.WarcArchivingTransport(transport, options.archive_dir, options.run_id)
+    return transport
+
+
+def build_client(
+    settings: FetchSettings, replay_dir: "TransportOptions | str | None"
+) -> HttpClient:
+    """Return a client over ``build_transport(replay_dir)``: a recording, WARC or live HTTP."""
+    return HttpClient(settings, build_transport(replay_dir))
 
 
 __all__ = [
@@ -352,8 +396,10 @@ __all__ = [
     "HttpResponse",
     "RawResponse",
     "ReplayTransport",
+    "TransportOptions",
     "UrllibTransport",
     "build_client",
+    "build_transport",
     "load_recording_index",
     "parse_retry_after",
     "to_iso",
