@@ -229,7 +229,7 @@ class RecordFetchOutcomes(beam.PTransform):
         super().__init__()
         self._run_id = run_id
 
-    def expand(self, outcomes: Sequence[PCollection]) -> PCollection:
+    def expand(self, outcomes: Any) -> PCollection:  # a tuple of PCollections
         run_id = self._run_id
         return (
             tuple(outcomes)
