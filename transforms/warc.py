@@ -18,6 +18,7 @@ import os
 import threading
 import uuid
 import weakref
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, NamedTuple, Optional, Union
 
@@ -461,7 +462,7 @@ class ReadWarcRecordsFn(beam.DoFn):
                         yield TaggedOutput(FILTERED, result)
                     else:
                         yield TaggedOutput(DEAD, result)
-        except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
+        except (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error) as exc:
             # The records before the damage were emitted and counted; the rest of the file is
             # lost as a whole, like a feed that cannot be read.
             detail = f"after {position} response records: {type(exc).__name__}: {exc}"
