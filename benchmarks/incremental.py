@@ -168,8 +168,11 @@ def write_outlets(path: Path, outlet_id: str, feed_urls: Sequence[str], language
     return path
 
 
-def run_once(outlets: Path, config: Path, output: Path, run_id: str) -> dict[str, Any]:
+def run_once(
+    outlets: Path, config: Path, output: Path, run_id: str, as_of: Optional[dt.date] = None
+) -> dict[str, Any]:
     """One pipeline run on FnApiRunner; returns its run.json."""
+    when = ["--as_of", as_of.isoformat()] if as_of else []
     return run(
         [
             "--outlets",
@@ -182,6 +185,7 @@ def run_once(outlets: Path, config: Path, output: Path, run_id: str) -> dict[str
             run_id,
             "--runner",
             "FnApiRunner",
+            *when,
         ]
     )
 
@@ -312,13 +316,19 @@ def replay(
     corpus: Path = CORPUS,
     limit: Optional[int] = None,
     every: Optional[dt.timedelta] = None,
+    retention_days: int = 365,
     progress: bool = False,
 ) -> ReplayResult:
-    """Replay the snapshots of ``feeds`` as successive incremental runs into ``workdir/out``."""
+    """Replay the snapshots of ``feeds`` as successive incremental runs into ``workdir/out``.
+
+    Each run's ``--as_of`` is the day of its time, so the ledger and dedup windows move with the
+    replayed calendar; ``retention_days`` is the ledger window (links listed longer than that are
+    fetched again).
+    """
     by_feed = {feed: snapshots(corpus, feed, limit) for feed in feeds}
     plan = schedule(by_feed, every)
     output = workdir / "out"
-    config = write_config(workdir / "config.yaml")
+    config = write_config(workdir / "config.yaml", retention_days)
     summaries: list[dict[str, Any]] = []
     expected_nm = expected_304 = 0
     with ConditionalServer() as server:
@@ -349,11 +359,13 @@ def replay(
                     if path.startswith("/") and path not in server.pages:
                         server.pages[path] = article_page(title, description, len(server.pages))
                     links.add(path)
-            summary = run_once(outlets, config, output, f"r{number:04d}")
+            moment = max(snap.taken_at for snap in view.values())
+            summary = run_once(outlets, config, output, f"r{number:04d}", moment.date())
             summaries.append(summary)
             if progress:
                 print(
-                    f"run {number + 1}/{len(plan)}: in {summary['entries_in']}, "
+                    f"run {number + 1}/{len(plan)} ({moment:%Y-%m-%d %H:%M}): "
+                    f"in {summary['entries_in']}, "
                     f"written {summary['articles']['written']}, "
                     f"not modified {summary['feeds'].get('not_modified')}",
                     file=sys.stderr,
@@ -387,6 +399,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--feeds", default=None, help="comma-separated feed dirs (default: all)")
     parser.add_argument("--snapshots", type=int, default=None, help="first N snapshots per feed")
     parser.add_argument("--every_hours", type=float, default=None, help="poll every H hours")
+    parser.add_argument("--retention_days", type=int, default=365, help="ledger window")
     parser.add_argument("--out", default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args(argv)
     corpus = Path(args.corpus)
@@ -396,7 +409,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         workdir = Path(args.out or temp)
         workdir.mkdir(parents=True, exist_ok=True)
         result = replay(
-            feeds, workdir, corpus=corpus, limit=args.snapshots, every=every, progress=True
+            feeds,
+            workdir,
+            corpus=corpus,
+            limit=args.snapshots,
+            every=every,
+            retention_days=args.retention_days,
+            progress=True,
         )
     report = dataclasses.asdict(result)
     del report["summaries"], report["link_hits"]

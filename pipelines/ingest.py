@@ -17,6 +17,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.pvalue import PCollection
+from apache_beam.transforms.combiners import Count
 
 from transforms.dedup import DedupArticles
 from transforms.dedup_history import ReadHistory, history_files
@@ -94,6 +95,9 @@ class SourcePages(NamedTuple):
     filtered: tuple[PCollection, ...]
     dead_letters: tuple[PCollection, ...]
     counted: tuple[PCollection, ...]
+    # Incremental runs: this run's ledger rows and feed states, written after the tables.
+    ledger: Optional[PCollection] = None
+    feed_states: Optional[PCollection] = None
 
 
 def _pages_from_feeds(p: beam.Pipeline, job: IngestJob, paths: dict[str, str]) -> SourcePages:
@@ -130,33 +134,13 @@ def _pages_from_feeds(p: beam.Pipeline, job: IngestJob, paths: dict[str, str]) -
         sources | "KeyFeeds" >> beam.Map(count_key),
         feeds.main | "KeyEntries" >> beam.Map(count_key),
     )
+    recorded = None
     if job.incremental:
         recorded = (
             pages.main,
             pages.filtered,
             pages.dead_letters,
         ) | "RecordFetchOutcomes" >> RecordFetchOutcomes(job.run_id)
-        run_day = f"date={job.as_of.isoformat()}"
-        compression = cfg.output.compression
-        recorded | "WriteLedger" >> WriteParquetTable(
-            paths["ledger"],
-            LEDGER_SCHEMA,
-            job.run_id,
-            sort_key=lambda e: (e.link_key, e.url),
-            shard_key=lambda e: e.link_key,
-            partition=lambda _e: run_day,
-            shards=cfg.output.shards_per_partition,
-            compression=compression,
-        )
-        feeds.states | "WriteFeedStates" >> WriteParquetTable(
-            paths["feed_state"],
-            FEED_STATE_SCHEMA,
-            job.run_id,
-            sort_key=lambda s: s.feed_url,
-            shard_key=lambda s: s.feed_url,
-            partition=lambda _s: run_day,
-            compression=compression,
-        )
         counted += (
             feeds.states | "KeyFeedStates" >> beam.Map(count_key),
             recorded | "KeyLedger" >> beam.Map(count_key),
@@ -167,6 +151,52 @@ def _pages_from_feeds(p: beam.Pipeline, job: IngestJob, paths: dict[str, str]) -
         filtered=(*filtered, pages.filtered),
         dead_letters=(feeds.dead_letters, pages.dead_letters),
         counted=counted,
+        ledger=recorded,
+        feed_states=feeds.states if job.incremental else None,
+    )
+
+
+def _after(label: str, items: PCollection, done: PCollection) -> PCollection:
+    """``items``, released only once ``done`` is complete (a side input orders the stages)."""
+    finished = done | f"{label}Count" >> Count.Globally()
+    return items | label >> beam.Map(lambda item, _n: item, beam.pvalue.AsSingleton(finished))
+
+
+def _write_incremental_state(
+    read: SourcePages, tables_written: PCollection, job: IngestJob, paths: dict[str, str]
+) -> None:
+    """Write the ledger after the tables, then the feed states after the ledger.
+
+    A run that dies before the end then errs on the side of fetching again: a link is in the
+    ledger only if its article (or its filtered/dead-letter row) was written, and a feed is
+    "not modified" next time only if this run's ledger rows for it were written.
+    """
+    assert read.ledger is not None and read.feed_states is not None
+    run_day = f"date={job.as_of.isoformat()}"
+    out = job.config.output
+    ledger_files = _after("AfterTablesWritten", read.ledger, tables_written) | (
+        "WriteLedger"
+        >> WriteParquetTable(
+            paths["ledger"],
+            LEDGER_SCHEMA,
+            job.run_id,
+            sort_key=lambda e: (e.link_key, e.url),
+            shard_key=lambda e: e.link_key,
+            partition=lambda _e: run_day,
+            shards=out.shards_per_partition,
+            compression=out.compression,
+        )
+    )
+    _after("AfterLedgerWritten", read.feed_states, ledger_files) | "WriteFeedStates" >> (
+        WriteParquetTable(
+            paths["feed_state"],
+            FEED_STATE_SCHEMA,
+            job.run_id,
+            sort_key=lambda s: s.feed_url,
+            shard_key=lambda s: s.feed_url,
+            partition=lambda _s: run_day,
+            compression=out.compression,
+        )
     )
 
 
@@ -221,7 +251,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     ) | "AllDeadLetters" >> beam.Flatten()
 
     out = cfg.output
-    articles | "WriteArticles" >> WriteParquetTable(
+    article_files = articles | "WriteArticles" >> WriteParquetTable(
         paths["articles"],
         ARTICLE_SCHEMA,
         job.run_id,
@@ -231,7 +261,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         shards=out.shards_per_partition,
         compression=out.compression,
     )
-    dead_letters | "WriteDeadLetters" >> WriteParquetTable(
+    dead_letter_files = dead_letters | "WriteDeadLetters" >> WriteParquetTable(
         paths["dead_letters"],
         DEAD_LETTER_SCHEMA,
         job.run_id,
@@ -239,7 +269,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         shard_key=lambda d: d.url,
         compression=out.compression,
     )
-    filtered | "WriteFiltered" >> WriteParquetTable(
+    filtered_files = filtered | "WriteFiltered" >> WriteParquetTable(
         paths["filtered"],
         FILTERED_SCHEMA,
         job.run_id,
@@ -268,6 +298,14 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         shards=out.shards_per_partition,
         compression=out.compression,
     )
+
+    if read.ledger is not None:
+        tables_written = (
+            article_files,
+            dead_letter_files,
+            filtered_files,
+        ) | "TablesWritten" >> beam.Flatten()
+        _write_incremental_state(read, tables_written, job, paths)
 
     counted = [
         *read.counted,
