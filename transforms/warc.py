@@ -34,7 +34,7 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.common import DEAD, FILTERED, dead_letter, filtered
+from transforms.common import DEAD, FILTERED, dead_letter, filtered, unexpected
 from transforms.fetch import HTML_TYPES, looks_like_html
 from transforms.http import RETRYABLE_STATUSES, FetchError, RawResponse, Transport
 from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, FilteredItem
@@ -454,7 +454,12 @@ class ReadWarcRecordsFn(beam.DoFn):
                     position += 1
                     self._records.inc()
                     yield TaggedOutput(ENTRIES, entry)
-                    result = page_of(entry, resp)
+                    result: Union[FetchedPage, FilteredItem, DeadLetter]
+                    try:
+                        result = page_of(entry, resp)
+                    except Exception as exc:
+                        # The entry was counted: it must leave as a dead letter, not vanish.
+                        result = unexpected(STAGE, entry.link, entry.outlet_id, exc)
                     if isinstance(result, FetchedPage):
                         self._pages.inc()
                         yield result
@@ -462,11 +467,13 @@ class ReadWarcRecordsFn(beam.DoFn):
                         yield TaggedOutput(FILTERED, result)
                     else:
                         yield TaggedOutput(DEAD, result)
-        except (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error) as exc:
+        except Exception as exc:
             # The records before the damage were emitted and counted; the rest of the file is
             # lost as a whole, like a feed that cannot be read.
+            known = isinstance(exc, (ArchiveLoadFailed, OSError, EOFError, ValueError, zlib.error))
+            error_type = "warc_unreadable" if known else f"unexpected:{type(exc).__name__}"
             detail = f"after {position} response records: {type(exc).__name__}: {exc}"
-            yield TaggedOutput(DEAD, dead_letter(FILES_STAGE, path, "", "warc_unreadable", detail))
+            yield TaggedOutput(DEAD, dead_letter(FILES_STAGE, path, "", error_type, detail))
 
 
 class WarcPages(NamedTuple):
