@@ -302,6 +302,8 @@ class ReplayResult:
     not_modified: int
     expected_not_modified: int
     expected_304: int
+    feeds_failed: int
+    expected_feeds_failed: int
     balanced_runs: int
     articles_written: int
     already_fetched: int
@@ -330,7 +332,7 @@ def replay(
     output = workdir / "out"
     config = write_config(workdir / "config.yaml", retention_days)
     summaries: list[dict[str, Any]] = []
-    expected_nm = expected_304 = 0
+    expected_nm = expected_304 = expected_failed = 0
     with ConditionalServer() as server:
         base = server.url("")
         paths = {feed: f"/feeds/{feed}.xml" for feed in feeds}
@@ -344,15 +346,21 @@ def replay(
             for feed, snap in view.items():
                 body = localize(snap.path.read_bytes(), base)
                 items = item_set(body)
-                if feed in served:
-                    # What the pipeline should see as "nothing new": the same file (304), or
-                    # a different file with the same items (lastBuildDate moved on).
+                if not body.strip():
+                    # Some snapshots are empty files: the poll fails (empty_feed) and the
+                    # pipeline keeps the state of the last poll that succeeded.
+                    expected_failed += 1
+                elif feed in served:
+                    # What the pipeline should see as "nothing new", compared with its last
+                    # successful poll: the same file (304), or other bytes with the same items
+                    # (lastBuildDate moved on).
                     if served[feed] == snap:
                         expected_304 += 1
                         expected_nm += 1
                     elif served_items[feed] == items:
                         expected_nm += 1
-                served[feed], served_items[feed] = snap, items
+                if body.strip():
+                    served[feed], served_items[feed] = snap, items
                 server.feeds[paths[feed]] = feed_version(body, snap.taken_at)
                 for link, title, description, *_ in items:
                     path = link.removeprefix(base)
@@ -384,6 +392,8 @@ def replay(
         not_modified=sum(s["feeds"].get("not_modified", 0) for s in summaries),
         expected_not_modified=expected_nm,
         expected_304=expected_304,
+        feeds_failed=sum(s["feeds"]["failed"] for s in summaries),
+        expected_feeds_failed=expected_failed,
         balanced_runs=sum(1 for s in summaries if s["balance"]["balanced"]),
         articles_written=sum(s["articles"]["written"] for s in summaries),
         already_fetched=sum(s["incremental"]["already_fetched"] for s in summaries),

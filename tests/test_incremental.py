@@ -380,3 +380,4 @@ def test_tempo_history_replay_fetches_every_article_once(tmp_path):
     assert result.feed_304 == result.expected_304 > 0
     assert result.not_modified == result.expected_not_modified > result.feed_304
     assert result.already_fetched > 0
+    assert result.feeds_failed == result.expected_feeds_failed
