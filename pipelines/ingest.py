@@ -1,6 +1,7 @@
 """Batch ingestion job: outlets' feeds -> articles -> labelled duplicates -> Parquet + run.json.
 
 python -m pipelines.ingest --outlets seeds/outlets.yaml --output out/ [--replay DIR] [Beam flags]
+python -m pipelines.ingest --warc_input 'crawl/*.warc.gz' --output out/   # WARC pages, no feeds
 """
 
 import argparse
@@ -10,11 +11,13 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.pvalue import PCollection
+from apache_beam.transforms.combiners import Count
 
 from transforms.dedup import DedupArticles
 from transforms.dedup_history import ReadHistory, history_files
@@ -22,19 +25,24 @@ from transforms.dedup_near import NearDupSettings
 from transforms.extract import ExtractArticles
 from transforms.feeds import CollapseEntries, ReadFeeds
 from transforms.fetch import FetchPages
+from transforms.http import TransportOptions
+from transforms.incremental import ReadFeedStates, ReadLedger, RecordFetchOutcomes, SkipFetchedLinks
 from transforms.language import DetectLanguage
 from transforms.outlets import feed_sources, load_outlets
-from transforms.records import FeedSource
+from transforms.records import Article, FeedSource
 from transforms.schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
+    FEED_STATE_SCHEMA,
     FILTERED_SCHEMA,
+    LEDGER_SCHEMA,
     SIGNATURE_SCHEMA,
     STORY_SCHEMA,
 )
 from transforms.settings import PipelineConfig, load_config
 from transforms.sinks import CountKeys, WriteParquetTable, article_partition, read_json, write_json
-from transforms.summary import build_summary, count_key
+from transforms.summary import WARC_FILE_KEY, build_summary, count_key
+from transforms.warc import ReadWarcPages, fill_published_from_warc_date
 
 LOG = logging.getLogger("newsbeam.ingest")
 # FnApiRunner, chosen explicitly: Beam's DirectRunner first tries to download the Prism binary and
@@ -52,8 +60,15 @@ class IngestJob:
     config: PipelineConfig
     run_id: str
     replay_dir: Optional[str] = None
-    # The day cross-run dedup counts its history window back from (dedup.history_days).
+    # The day cross-run dedup counts its history window back from (dedup.history_days); also
+    # the window of the feed state and ledger (incremental.retention_days) and their partition.
     as_of: dt.date = dt.date(1970, 1, 1)
+    # Conditional GET for feeds and the seen-URL ledger (transforms/incremental.py).
+    incremental: bool = False
+    # Write every raw response to <output>/warc/ (transforms/warc.py).
+    archive_warc: bool = False
+    # Read pages from these WARC files instead of feeds (a glob; CC-NEWS-style input).
+    warc_input: Optional[str] = None
 
 
 def default_run_id(now: Optional[dt.datetime] = None) -> str:
@@ -64,22 +79,156 @@ def default_run_id(now: Optional[dt.datetime] = None) -> str:
 
 def table_paths(output: str) -> dict[str, str]:
     """Return the directory of every output table."""
-    return {
+    paths = {
         name: FileSystems.join(output, name)
-        for name in ("articles", "dead_letters", "filtered", "stories", "signatures")
+        for name in ("articles", "dead_letters", "filtered", "stories", "signatures", "ledger")
     }
+    paths["feed_state"] = FileSystems.join(output, "state", "feeds")
+    paths["warc"] = FileSystems.join(output, "warc")
+    return paths
+
+
+class SourcePages(NamedTuple):
+    """Pages to extract, and what reading them left to count (feeds or WARC input)."""
+
+    pages: PCollection
+    entries: PCollection
+    filtered: tuple[PCollection, ...]
+    dead_letters: tuple[PCollection, ...]
+    counted: tuple[PCollection, ...]
+    # Incremental runs: this run's ledger rows and feed states, written after the tables.
+    ledger: Optional[PCollection] = None
+    feed_states: Optional[PCollection] = None
+
+
+def _pages_from_feeds(p: beam.Pipeline, job: IngestJob, paths: dict[str, str]) -> SourcePages:
+    """Feeds -> entries -> (ledger) -> fetched pages; feed state and ledger written when asked."""
+    cfg = job.config
+    transport = TransportOptions(
+        replay=job.replay_dir,
+        archive_dir=paths["warc"] if job.archive_warc else None,
+        run_id=job.run_id,
+    )
+    states = None
+    if job.incremental:
+        state_files = history_files(
+            paths["feed_state"], job.as_of, cfg.incremental.retention_days, job.run_id
+        )
+        states = p | "ReadFeedStates" >> ReadFeedStates(state_files)
+    sources = p | "OutletFeeds" >> beam.Create(list(job.sources)).with_output_types(FeedSource)
+    feeds = sources | "ReadFeeds" >> ReadFeeds(
+        cfg.fetch, transport, states=states, run_id=job.run_id
+    )
+    entries, collapsed = feeds.main | "CollapseEntries" >> CollapseEntries()
+    filtered: tuple[PCollection, ...] = (feeds.filtered, collapsed)
+    if job.incremental:
+        ledger_files = history_files(
+            paths["ledger"], job.as_of, cfg.incremental.retention_days, job.run_id
+        )
+        ledger = p | "ReadLedger" >> ReadLedger(ledger_files)
+        entries, seen = entries | "SkipFetchedLinks" >> SkipFetchedLinks(ledger)
+        filtered += (seen,)
+    pages = entries | "FetchPages" >> FetchPages(cfg.fetch, transport)
+    counted: tuple[PCollection, ...] = (
+        sources | "KeyFeeds" >> beam.Map(count_key),
+        feeds.main | "KeyEntries" >> beam.Map(count_key),
+        pages.hosts_backed_off | "KeyBackedOffHosts" >> beam.Map(count_key),
+    )
+    recorded = None
+    if job.incremental:
+        recorded = (
+            pages.main,
+            pages.filtered,
+            pages.dead_letters,
+        ) | "RecordFetchOutcomes" >> RecordFetchOutcomes(job.run_id)
+        counted += (
+            feeds.states | "KeyFeedStates" >> beam.Map(count_key),
+            recorded | "KeyLedger" >> beam.Map(count_key),
+        )
+    return SourcePages(
+        pages=pages.main,
+        entries=entries,
+        filtered=(*filtered, pages.filtered),
+        dead_letters=(feeds.dead_letters, pages.dead_letters),
+        counted=counted,
+        ledger=recorded,
+        feed_states=feeds.states if job.incremental else None,
+    )
+
+
+def _after(label: str, items: PCollection, done: PCollection) -> PCollection:
+    """``items``, released only once ``done`` is complete (a side input orders the stages)."""
+    finished = done | f"{label}Count" >> Count.Globally()
+    return items | label >> beam.Map(lambda item, _n: item, beam.pvalue.AsSingleton(finished))
+
+
+def _write_incremental_state(
+    read: SourcePages, tables_written: PCollection, job: IngestJob, paths: dict[str, str]
+) -> None:
+    """Write the ledger after the tables, then the feed states after the ledger.
+
+    A run that dies before the end then errs on the side of fetching again: a link is in the
+    ledger only if its article (or its filtered/dead-letter row) was written, and a feed is
+    "not modified" next time only if this run's ledger rows for it were written.
+    """
+    assert read.ledger is not None and read.feed_states is not None
+    run_day = f"date={job.as_of.isoformat()}"
+    out = job.config.output
+    ledger_files = _after("AfterTablesWritten", read.ledger, tables_written) | (
+        "WriteLedger"
+        >> WriteParquetTable(
+            paths["ledger"],
+            LEDGER_SCHEMA,
+            job.run_id,
+            sort_key=lambda e: (e.link_key, e.url),
+            shard_key=lambda e: e.link_key,
+            partition=lambda _e: run_day,
+            shards=out.shards_per_partition,
+            compression=out.compression,
+        )
+    )
+    _after("AfterLedgerWritten", read.feed_states, ledger_files) | "WriteFeedStates" >> (
+        WriteParquetTable(
+            paths["feed_state"],
+            FEED_STATE_SCHEMA,
+            job.run_id,
+            sort_key=lambda s: s.feed_url,
+            shard_key=lambda s: s.feed_url,
+            partition=lambda _s: run_day,
+            compression=out.compression,
+        )
+    )
+
+
+def _pages_from_warc(p: beam.Pipeline, job: IngestJob) -> SourcePages:
+    """WARC response records -> pages, one entry per record (CC-NEWS-style input, no feeds)."""
+    assert job.warc_input is not None
+    read = p | "ReadWarcPages" >> ReadWarcPages(job.warc_input, job.config.fetch.max_bytes)
+    counted = (
+        read.files | "KeyWarcFiles" >> beam.Map(lambda _path: WARC_FILE_KEY),
+        read.entries | "KeyEntries" >> beam.Map(count_key),
+    )
+    return SourcePages(
+        pages=read.main,
+        entries=read.entries,
+        filtered=(read.filtered,),
+        dead_letters=(read.dead_letters,),
+        counted=counted,
+    )
 
 
 def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     """Add the ingestion graph to ``p``; return its main PCollections by name."""
     cfg = job.config
     paths = table_paths(job.output)
-    sources = p | "OutletFeeds" >> beam.Create(list(job.sources)).with_output_types(FeedSource)
-    feeds = sources | "ReadFeeds" >> ReadFeeds(cfg.fetch, job.replay_dir)
-    entries, collapsed = feeds.main | "CollapseEntries" >> CollapseEntries()
-    pages = entries | "FetchPages" >> FetchPages(cfg.fetch, job.replay_dir)
-    extracted = pages.main | "ExtractArticles" >> ExtractArticles(cfg.extract)
-    detected = extracted.main | "DetectLanguage" >> DetectLanguage(cfg.language)
+    read = _pages_from_warc(p, job) if job.warc_input else _pages_from_feeds(p, job, paths)
+    extracted = read.pages | "ExtractArticles" >> ExtractArticles(cfg.extract)
+    extracted_articles = extracted.main
+    if job.warc_input:
+        extracted_articles = extracted.main | "WarcDateAsLastResort" >> beam.Map(
+            fill_published_from_warc_date
+        ).with_output_types(Article)
+    detected = extracted_articles | "DetectLanguage" >> DetectLanguage(cfg.language)
     history_paths = history_files(
         paths["signatures"], job.as_of, cfg.dedup.history_days, exclude_run_id=job.run_id
     )
@@ -95,22 +244,19 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     articles = dedup.articles
 
     filtered = (
-        feeds.filtered,
-        collapsed,
-        pages.filtered,
+        *read.filtered,
         extracted.filtered,
         detected.filtered,
         dedup.filtered,
     ) | "AllFiltered" >> beam.Flatten()
     dead_letters = (
-        feeds.dead_letters,
-        pages.dead_letters,
+        *read.dead_letters,
         extracted.dead_letters,
         detected.dead_letters,
     ) | "AllDeadLetters" >> beam.Flatten()
 
     out = cfg.output
-    articles | "WriteArticles" >> WriteParquetTable(
+    article_files = articles | "WriteArticles" >> WriteParquetTable(
         paths["articles"],
         ARTICLE_SCHEMA,
         job.run_id,
@@ -120,7 +266,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         shards=out.shards_per_partition,
         compression=out.compression,
     )
-    dead_letters | "WriteDeadLetters" >> WriteParquetTable(
+    dead_letter_files = dead_letters | "WriteDeadLetters" >> WriteParquetTable(
         paths["dead_letters"],
         DEAD_LETTER_SCHEMA,
         job.run_id,
@@ -128,7 +274,7 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         shard_key=lambda d: d.url,
         compression=out.compression,
     )
-    filtered | "WriteFiltered" >> WriteParquetTable(
+    filtered_files = filtered | "WriteFiltered" >> WriteParquetTable(
         paths["filtered"],
         FILTERED_SCHEMA,
         job.run_id,
@@ -158,30 +304,39 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         compression=out.compression,
     )
 
+    if read.ledger is not None:
+        tables_written = (
+            article_files,
+            dead_letter_files,
+            filtered_files,
+        ) | "TablesWritten" >> beam.Flatten()
+        _write_incremental_state(read, tables_written, job, paths)
+
     counted = [
-        sources | "KeyFeeds" >> beam.Map(count_key),
-        feeds.main | "KeyEntries" >> beam.Map(count_key),
+        *read.counted,
         filtered | "KeyFiltered" >> beam.Map(count_key),
         dead_letters | "KeyDeadLetters" >> beam.Map(count_key),
-        pages.hosts_backed_off | "KeyBackedOffHosts" >> beam.Map(count_key),
         articles | "KeyArticles" >> beam.Map(count_key),
         dedup.stories | "KeyStories" >> beam.Map(count_key),
     ]
     run_id, output = job.run_id, job.output
+    flags = {"incremental": job.incremental, "warc_input": bool(job.warc_input)}
     (
         counted
         | "FlattenOutcomes" >> beam.Flatten()
         | "CountOutcomes" >> CountKeys()
         | "WriteRunSummary"
         >> beam.Map(
-            lambda counts: _write_summaries(build_summary(counts, run_id, output), output, run_id)
+            lambda counts: _write_summaries(
+                build_summary(counts, run_id, output, **flags), output, run_id
+            )
         )
     )
     return {
         "articles": articles,
         "filtered": filtered,
         "dead_letters": dead_letters,
-        "entries": entries,
+        "entries": read.entries,
         "stories": dedup.stories,
     }
 
@@ -196,10 +351,29 @@ def _write_summaries(summary: dict[str, Any], output: str, run_id: str) -> dict[
 def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[str]]:
     """Split our arguments from Beam's pipeline flags."""
     parser = argparse.ArgumentParser(prog="newsbeam ingest", description=__doc__)
-    parser.add_argument("--outlets", required=True, help="outlets YAML or OPML file")
+    parser.add_argument("--outlets", default=None, help="outlets YAML or OPML file")
+    parser.add_argument(
+        "--warc_input",
+        default=None,
+        help="read article pages from these WARC files (glob) instead of feeds (CC-NEWS)",
+    )
     parser.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
     parser.add_argument("--config", default=None, help="YAML config (default: config/default.yaml)")
-    parser.add_argument("--replay", default=None, help="serve HTTP from this recording directory")
+    parser.add_argument(
+        "--replay",
+        default=None,
+        help="serve HTTP from a recording directory, or from WARC files (file, directory, glob)",
+    )
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="conditional GET for feeds and skip links fetched before (incremental.enabled)",
+    )
+    parser.add_argument(
+        "--archive_warc",
+        action="store_true",
+        help="write every response to <output>/warc/*.warc.gz (warc.archive)",
+    )
     parser.add_argument("--run_id", default=None, help="id used in output file names")
     parser.add_argument(
         "--as_of",
@@ -224,14 +398,21 @@ def job_from_args(args: argparse.Namespace) -> IngestJob:
     run_id = args.run_id or default_run_id()
     if not _RUN_ID_RE.match(run_id):
         raise ValueError(f"--run_id {run_id!r} must match {_RUN_ID_RE.pattern}")
-    outlets = load_outlets(args.outlets)
+    if (args.outlets is None) == (args.warc_input is None):
+        raise ValueError("give exactly one of --outlets (feeds) and --warc_input (WARC files)")
+    config = load_config(args.config)
+    sources = tuple(feed_sources(load_outlets(args.outlets))) if args.outlets else ()
     return IngestJob(
-        sources=tuple(feed_sources(outlets)),
+        sources=sources,
         output=args.output,
-        config=load_config(args.config),
+        config=config,
         run_id=run_id,
         replay_dir=args.replay,
         as_of=args.as_of or dt.datetime.now(dt.UTC).date(),
+        # WARC input fetches nothing: there is no feed to poll and no response to archive.
+        incremental=not args.warc_input and (args.incremental or config.incremental.enabled),
+        archive_warc=not args.warc_input and (args.archive_warc or config.warc.archive),
+        warc_input=args.warc_input,
     )
 
 
@@ -240,7 +421,10 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args, beam_args = parse_args(argv)
     job = job_from_args(args)
     options = pipeline_options(beam_args)
-    LOG.info("run %s: %d feeds -> %s", job.run_id, len(job.sources), job.output)
+    if job.warc_input:
+        LOG.info("run %s: WARC %s -> %s", job.run_id, job.warc_input, job.output)
+    else:
+        LOG.info("run %s: %d feeds -> %s", job.run_id, len(job.sources), job.output)
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, job)
     return read_json(FileSystems.join(job.output, "runs", f"{job.run_id}.json"))
@@ -260,7 +444,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     arts = summary["articles"]
     lines = [
         f"run {summary['run_id']} -> {summary['output']}",
-        f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed",
+        f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed"
+        + (
+            f", {summary['feeds']['not_modified']} not modified"
+            if "not_modified" in summary["feeds"]
+            else ""
+        ),
         f"  entries in: {summary['entries_in']}",
         f"  articles written: {arts['written']} ({arts['unique']} originals, of which "
         f"{arts['same_story']} joined another article's story; {arts['duplicates_total']} "

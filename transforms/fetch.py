@@ -24,9 +24,10 @@ from transforms.http import (
     FetchError,
     HttpClient,
     HttpResponse,
-    ReplayTransport,
     Transport,
+    TransportOptions,
     UrllibTransport,
+    build_transport,
 )
 from transforms.politeness import (
     FetchEngine,
@@ -122,22 +123,38 @@ def key_by_host(entry: FeedEntry) -> tuple[str, FeedEntry]:
     return host_key(entry.link), entry
 
 
-def build_transport(fetch: FetchSettings, replay_dir: Optional[str]) -> Transport:
-    """Replay from a recording when ``replay_dir`` is set, else live HTTP sized for the caps."""
-    if replay_dir:
-        return ReplayTransport(replay_dir)
+def page_transport(fetch: FetchSettings, replay: TransportOptions | str | None) -> Transport:
+    """Pages' transport: replay, or live HTTP with pools sized for the caps; archived if asked."""
     # Idle connections kept per host, and hosts whose pools stay open.
-    return UrllibTransport(
-        pool_size=fetch.per_host_concurrency, num_pools=_GROUPS_PER_SLOT * fetch.max_in_flight
+    return build_transport(
+        replay,
+        live=lambda: UrllibTransport(
+            pool_size=fetch.per_host_concurrency,
+            num_pools=_GROUPS_PER_SLOT * fetch.max_in_flight,
+        ),
     )
+
+
+def close_transport(transport: Optional[Transport]) -> None:
+    """Close the transport's WARC archive file, if it writes one."""
+    # Imported here: transforms.warc reads pages with this module's content-type rules.
+    from transforms.warc import close_transport as close_archive
+
+    close_archive(transport)
+
+
+def is_replay(replay: TransportOptions | str | None) -> bool:
+    """True when responses come from a recording or WARC files (no server to be polite to)."""
+    return bool(replay.replay if isinstance(replay, TransportOptions) else replay)
 
 
 class FetchHostGroupFn(beam.DoFn):
     """Fetch host groups in an engine per bundle; clients and the thread pool live per worker."""
 
-    def __init__(self, fetch: FetchSettings, replay_dir: Optional[str]) -> None:
+    def __init__(self, fetch: FetchSettings, replay_dir: TransportOptions | str | None) -> None:
         self._fetch = fetch
         self._replay_dir = replay_dir
+        self._transport: Optional[Transport] = None
         self._engine: Optional[FetchEngine] = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._fetched = Metrics.counter(STAGE, "pages_fetched")
@@ -147,7 +164,8 @@ class FetchHostGroupFn(beam.DoFn):
 
     def setup(self) -> None:
         fetch = self._fetch
-        transport = build_transport(fetch, self._replay_dir)
+        transport = page_transport(fetch, self._replay_dir)
+        self._transport = transport
         self._client = HttpClient(fetch, transport)
         # robots.txt goes through the same transport (same address checks), with its own cap.
         robots = dataclasses.replace(fetch, max_bytes=fetch.robots_max_bytes)
@@ -165,7 +183,7 @@ class FetchHostGroupFn(beam.DoFn):
             self._slots,
             page_from_response,
             HTML_ACCEPT,
-            paced=not self._replay_dir,
+            paced=not is_replay(self._replay_dir),
         )
 
     def process(
@@ -187,8 +205,11 @@ class FetchHostGroupFn(beam.DoFn):
         for context, outcome in self._engine.run():
             yield self._route(context, outcome)
         self._engine = None
+        # A WARC archive file per bundle: closed here, so it is complete when the bundle commits.
+        close_transport(self._transport)
 
     def teardown(self) -> None:
+        close_transport(self._transport)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -212,7 +233,9 @@ class FetchHostGroupFn(beam.DoFn):
 class FetchPages(beam.PTransform):
     """FeedEntry -> FetchedPage, with filtered and failed fetches and the hosts backed off."""
 
-    def __init__(self, fetch: FetchSettings, replay_dir: Optional[str] = None) -> None:
+    def __init__(
+        self, fetch: FetchSettings, replay_dir: TransportOptions | str | None = None
+    ) -> None:
         super().__init__()
         self._fetch = fetch
         self._replay_dir = replay_dir

@@ -492,7 +492,7 @@ class HttpClient:
                 url=current,
                 status=raw.status,
                 headers=raw.headers,
-                body=raw.body,
+                body=b"" if raw.status == 304 else raw.body,
                 fetched_at=raw.fetched_at,
                 redirects=redirects,
             )
@@ -512,10 +512,47 @@ class SleepFn(Protocol):
         ...
 
 
-def build_client(settings: FetchSettings, replay_dir: Optional[str]) -> HttpClient:
-    """Return a client over the replay transport when ``replay_dir`` is set, else live HTTP."""
-    transport: Transport = ReplayTransport(replay_dir) if replay_dir else UrllibTransport()
-    return HttpClient(settings, transport)
+class TransportOptions(NamedTuple):
+    """How a client moves bytes: replay source (recording dir or WARC files) and WARC archiving."""
+
+    # A recording directory (index.jsonl), or WARC files: a .warc/.warc.gz file, a directory of
+    # them or a glob. None: live HTTP.
+    replay: Optional[str] = None
+    # When set, every raw response is also written to WARC files in this directory ...
+    archive_dir: Optional[str] = None
+    # ... named after this run.
+    run_id: str = "run"
+
+
+def build_transport(
+    replay: "TransportOptions | str | None", live: Optional[Callable[[], Transport]] = None
+) -> Transport:
+    """The transport for ``replay``: a recording, WARC files or live HTTP, archived if asked.
+
+    ``live`` builds the live transport (default: ``UrllibTransport()``), e.g. with pools sized
+    for the fetch caps.
+    """
+    # Imported here: transforms.warc builds on this module's types.
+    from transforms import warc
+
+    options = replay if isinstance(replay, TransportOptions) else TransportOptions(replay=replay)
+    transport: Transport
+    if options.replay and warc.is_warc_source(options.replay):
+        transport = warc.WarcReplayTransport(options.replay)
+    elif options.replay:
+        transport = ReplayTransport(options.replay)
+    else:
+        transport = live() if live is not None else UrllibTransport()
+    if options.archive_dir:
+        transport = warc.WarcArchivingTransport(transport, options.archive_dir, options.run_id)
+    return transport
+
+
+def build_client(
+    settings: FetchSettings, replay_dir: "TransportOptions | str | None"
+) -> HttpClient:
+    """Return a client over ``build_transport(replay_dir)``: a recording, WARC or live HTTP."""
+    return HttpClient(settings, build_transport(replay_dir))
 
 
 __all__ = [
@@ -524,8 +561,10 @@ __all__ = [
     "HttpResponse",
     "RawResponse",
     "ReplayTransport",
+    "TransportOptions",
     "UrllibTransport",
     "build_client",
+    "build_transport",
     "load_recording_index",
     "parse_retry_after",
     "to_iso",

@@ -159,3 +159,37 @@ class Story(NamedTuple):
     representative_id: str
     member_ids: List[str]
     run_id: str
+
+
+class FeedState(NamedTuple):
+    """What incremental polling keeps of one feed between runs (``<output>/state/feeds/``)."""
+
+    feed_url: str
+    outlet_id: str
+    # Validators the server sent, echoed as If-None-Match / If-Modified-Since next run.
+    etag: Optional[str]
+    last_modified: Optional[str]
+    # sha256 of the body as served, and of its items (link, guid, title, summary, published):
+    # the second ignores channel fields such as lastBuildDate that change on every request.
+    body_sha256: str
+    items_sha256: str
+    entry_count: int
+    # 200 or 304, and whether this poll found new content (False: "not modified").
+    status: int
+    changed: bool
+    checked_at: str
+    changed_at: str
+    run_id: str
+
+
+class LedgerEntry(NamedTuple):
+    """One link a run fetched for good: later runs skip it (``<output>/ledger/``)."""
+
+    # normalize_url(link): the key CollapseEntries groups by.
+    link_key: str
+    url: str
+    outlet_id: str
+    # fetched (an HTML page), or a permanent failure: not_html, http_404, http_410, too_large.
+    outcome: str
+    fetched_at: str
+    first_seen_run: str

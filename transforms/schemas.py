@@ -9,7 +9,15 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from transforms.records import Article, DeadLetter, DedupSignature, FilteredItem, Story
+from transforms.records import (
+    Article,
+    DeadLetter,
+    DedupSignature,
+    FeedState,
+    FilteredItem,
+    LedgerEntry,
+    Story,
+)
 from transforms.timeutil import parse_iso
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -110,12 +118,42 @@ FILTERED_SCHEMA = pa.schema(
     ]
 )
 
+FEED_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("feed_url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", pa.string()),
+        pa.field("body_sha256", pa.string(), nullable=False),
+        pa.field("items_sha256", pa.string(), nullable=False),
+        pa.field("entry_count", pa.int64(), nullable=False),
+        pa.field("status", pa.int32(), nullable=False),
+        pa.field("changed", pa.bool_(), nullable=False),
+        pa.field("checked_at", TIMESTAMP, nullable=False),
+        pa.field("changed_at", TIMESTAMP, nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+    ]
+)
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("link_key", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("outlet_id", pa.string(), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("fetched_at", TIMESTAMP, nullable=False),
+        pa.field("first_seen_run", pa.string(), nullable=False),
+    ]
+)
+
 SCHEMAS: Mapping[type, pa.Schema] = {
     Article: ARTICLE_SCHEMA,
     DeadLetter: DEAD_LETTER_SCHEMA,
     FilteredItem: FILTERED_SCHEMA,
     Story: STORY_SCHEMA,
     DedupSignature: SIGNATURE_SCHEMA,
+    FeedState: FEED_STATE_SCHEMA,
+    LedgerEntry: LEDGER_SCHEMA,
 }
 
 

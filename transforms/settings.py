@@ -159,6 +159,27 @@ class OutputSettings:
 
 
 @dataclass(frozen=True)
+class IncrementalSettings:
+    """Incremental polling: conditional GET for feeds, a seen-URL ledger for articles."""
+
+    enabled: bool = False
+    # Days of run history (feed state and ledger partitions, counted back from --as_of) a run
+    # reads; a link fetched longer ago than this is fetched again if a feed still lists it.
+    retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.retention_days <= 3650, "incremental.retention_days must be in 1..3650")
+
+
+@dataclass(frozen=True)
+class WarcSettings:
+    """Web archive output."""
+
+    # Write every raw response of the run to <output>/warc/<run_id>-<writer>.warc.gz.
+    archive: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """All knobs of a run."""
 
@@ -167,6 +188,8 @@ class PipelineConfig:
     language: LanguageSettings = field(default_factory=LanguageSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
+    incremental: IncrementalSettings = field(default_factory=IncrementalSettings)
+    warc: WarcSettings = field(default_factory=WarcSettings)
 
 
 T = TypeVar("T")
@@ -219,6 +242,8 @@ def config_from_mapping(data: Any) -> PipelineConfig:
         language=_build(LanguageSettings, "language", data.get("language")),
         dedup=_build(DedupSettings, "dedup", data.get("dedup")),
         output=_build(OutputSettings, "output", data.get("output")),
+        incremental=_build(IncrementalSettings, "incremental", data.get("incremental")),
+        warc=_build(WarcSettings, "warc", data.get("warc")),
     )
 
 

@@ -9,9 +9,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from transforms.politeness import HostBackoff
-from transforms.records import Article, DeadLetter, FeedEntry, FeedSource, FilteredItem, Story
+from transforms.records import (
+    Article,
+    DeadLetter,
+    FeedEntry,
+    FeedSource,
+    FeedState,
+    FilteredItem,
+    LedgerEntry,
+    Story,
+)
+from transforms.warc import FILES_STAGE as WARC_FILES_STAGE
 
 FEED_STAGE = "read_feeds"
+# Dead letters of these stages are sources failing as a whole (a feed, a WARC file): their items
+# never entered the run.
+SOURCE_STAGES = (FEED_STAGE, WARC_FILES_STAGE)
+WARC_FILE_KEY = "warc:file"
 BACKED_OFF_PREFIX = "host_backed_off:"
 # run.json names at most this many backed-off hosts (the count is always complete).
 MAX_LISTED_HOSTS = 1000
@@ -37,6 +51,10 @@ def count_key(item: Any) -> str:
     if isinstance(item, HostBackoff):
         # Not an entry: its skipped entries are counted as host_backed_off dead letters.
         return BACKED_OFF_PREFIX + item.host
+    if isinstance(item, FeedState):
+        return "feedstate:changed" if item.changed else "feedstate:not_modified"
+    if isinstance(item, LedgerEntry):
+        return f"ledger:{item.outcome}"
     raise TypeError(f"no counter for {type(item).__name__}")
 
 
@@ -50,7 +68,14 @@ def _nested(counts: Mapping[str, int], prefix: str) -> dict[str, dict[str, int]]
     return result
 
 
-def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[str, Any]:
+def build_summary(
+    counts: Mapping[str, int],
+    run_id: str,
+    output: str,
+    *,
+    incremental: bool = False,
+    warc_input: bool = False,
+) -> dict[str, Any]:
     """Turn raw counters into the ``run.json`` document."""
     filtered = _nested(counts, "filtered")
     dead = _nested(counts, "dead")
@@ -62,8 +87,9 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
     written = unique + sum(duplicates.values())
     filtered_total = sum(sum(v.values()) for v in filtered.values())
     feeds_failed = sum(dead.get(FEED_STAGE, {}).values())
+    sources_failed = sum(sum(dead.get(stage, {}).values()) for stage in SOURCE_STAGES)
     dead_total = sum(sum(v.values()) for v in dead.values())
-    entry_dead = dead_total - feeds_failed
+    entry_dead = dead_total - sources_failed
     # Entries rejected while reading a feed (no link ...) entered the run too.
     entries_in = counts.get("entry", 0) + sum(filtered.get(FEED_STAGE, {}).values())
     accounted = written + filtered_total + entry_dead
@@ -71,7 +97,7 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
     backed_off = sorted(
         k[len(BACKED_OFF_PREFIX) :] for k in counts if k.startswith(BACKED_OFF_PREFIX)
     )
-    return {
+    summary: dict[str, Any] = {
         "run_id": run_id,
         "output": output,
         "feeds": {
@@ -110,3 +136,28 @@ def build_summary(counts: Mapping[str, int], run_id: str, output: str) -> dict[s
             "balanced": entries_in == accounted,
         },
     }
+    if incremental:
+        not_modified = counts.get("feedstate:not_modified", 0)
+        changed = counts.get("feedstate:changed", 0)
+        summary["feeds"]["not_modified"] = not_modified
+        summary["incremental"] = {
+            "feeds_polled": changed + not_modified,
+            "feeds_changed": changed,
+            "feeds_not_modified": not_modified,
+            "already_fetched": filtered.get("ledger", {}).get("already_fetched", 0),
+            "ledger_recorded": dict(
+                sorted(
+                    (key.split(":", 1)[1], value)
+                    for key, value in counts.items()
+                    if key.startswith("ledger:")
+                )
+            ),
+        }
+    if warc_input:
+        files_failed = sum(dead.get(WARC_FILES_STAGE, {}).values())
+        summary["warc_input"] = {
+            "files": counts.get(WARC_FILE_KEY, 0),
+            "files_failed": files_failed,
+            "records": counts.get("entry", 0),
+        }
+    return summary

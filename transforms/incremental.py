@@ -1,0 +1,275 @@
+"""Incremental polling: feed state between runs (conditional GET) and the seen-URL ledger.
+
+Both tables live with the output and are partitioned by the day (``--as_of``) of the run that
+wrote them, like the dedup signatures (``transforms/dedup_history.py``): the files to read are
+listed when the graph is built, the last ``incremental.retention_days`` days before ``as_of``, and
+a run never reads files written under its own run id (re-running a run id redoes it).
+
+- ``<output>/state/feeds/date=YYYY-MM-DD/part-<run_id>-....parquet``: one ``FeedState`` per feed
+  polled successfully (200 or 304); the latest row per feed wins. Its validators are sent as
+  ``If-None-Match``/``If-Modified-Since``; a 304, the same body hash or the same items hash means
+  the feed has nothing new (``feeds.not_modified``). The decision rests on the content, not on the
+  ETag: a rotated ETag with the same items is unchanged, the same ETag with other items changed.
+- ``<output>/ledger/date=YYYY-MM-DD/part-<run_id>-....parquet``: one ``LedgerEntry`` per link a run
+  fetched for good (an HTML page, or a permanent failure: see ``LEDGER_DEAD_LETTERS``). Entries
+  whose ``normalize_url(link)`` (the key ``CollapseEntries`` groups by) is in the ledger are
+  filtered ``already_fetched`` at stage ``ledger`` instead of being fetched again. Transient
+  failures (timeouts, 5xx, 429, connection errors) are not recorded: the next run tries again.
+"""
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional, Union
+
+import apache_beam as beam
+from apache_beam.io.parquetio import ReadAllFromParquet
+from apache_beam.metrics.metric import Metrics
+from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
+
+from transforms.common import FILTERED, filtered
+from transforms.records import (
+    DeadLetter,
+    FeedEntry,
+    FeedSource,
+    FeedState,
+    FetchedPage,
+    FilteredItem,
+    LedgerEntry,
+)
+from transforms.timeutil import to_iso
+from transforms.urls import normalize_url
+
+LEDGER_STAGE = "ledger"
+FETCH_STAGE = "fetch_pages"
+# Outcomes of the fetch stage that another fetch would only repeat: recorded in the ledger.
+LEDGER_DEAD_LETTERS = frozenset({"http_404", "http_410", "too_large"})
+LEDGER_FILTER_REASONS = frozenset({"not_html"})
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def items_digest(entries: Sequence[FeedEntry], rejected: Sequence[tuple[str, str, str]]) -> str:
+    """Hash of a feed's items (order-insensitive), ignoring channel fields like lastBuildDate."""
+    items = sorted(
+        json.dumps([e.link, e.guid, e.title, e.summary, e.published], ensure_ascii=False)
+        for e in entries
+    )
+    items.extend(sorted(json.dumps(list(r), ensure_ascii=False) for r in rejected))
+    return sha256_hex("\n".join(items).encode("utf-8"))
+
+
+def conditional_headers(previous: Optional[FeedState]) -> dict[str, str]:
+    """``If-None-Match`` / ``If-Modified-Since`` from the feed's stored validators."""
+    if previous is None:
+        return {}
+    headers = {}
+    if previous.etag:
+        headers["If-None-Match"] = previous.etag
+    if previous.last_modified:
+        headers["If-Modified-Since"] = previous.last_modified
+    return headers
+
+
+def next_state(
+    source: FeedSource,
+    previous: Optional[FeedState],
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body_sha256: str,
+    items_sha256: str,
+    entry_count: int,
+    changed: bool,
+    run_id: str,
+    now: str,
+) -> FeedState:
+    """The feed's state after this run's poll (validators of a 304 fall back to the stored ones)."""
+    keep = previous if status == 304 else None
+    return FeedState(
+        feed_url=source.feed_url,
+        outlet_id=source.outlet_id,
+        etag=headers.get("etag") or (keep.etag if keep else None),
+        last_modified=headers.get("last-modified") or (keep.last_modified if keep else None),
+        body_sha256=body_sha256,
+        items_sha256=items_sha256,
+        entry_count=entry_count,
+        status=status,
+        changed=changed,
+        checked_at=now,
+        changed_at=now if changed or previous is None else previous.changed_at,
+        run_id=run_id,
+    )
+
+
+def state_order(state: FeedState) -> tuple[str, str]:
+    """Which of two stored states of a feed is the latest."""
+    return (state.checked_at, state.run_id)
+
+
+def latest_state(states: Iterable[FeedState]) -> Optional[FeedState]:
+    """The most recent of a feed's stored states (None for none)."""
+    return max(states, key=state_order, default=None)
+
+
+def _iso(value: Any) -> str:
+    """A Parquet timestamp (datetime) as the pipeline's ISO string."""
+    return to_iso(value) if isinstance(value, dt.datetime) else str(value)
+
+
+def feed_state_from_row(row: Mapping[str, Any]) -> FeedState:
+    """A stored feed-state row back into the record."""
+    values: dict[str, Any] = {field: row.get(field) for field in FeedState._fields}
+    values["checked_at"] = _iso(values["checked_at"])
+    values["changed_at"] = _iso(values["changed_at"])
+    return FeedState(**values)
+
+
+def ledger_entry_from_row(row: Mapping[str, Any]) -> LedgerEntry:
+    """A stored ledger row back into the record."""
+    values: dict[str, Any] = {field: row.get(field) for field in LedgerEntry._fields}
+    values["fetched_at"] = _iso(values["fetched_at"])
+    return LedgerEntry(**values)
+
+
+def ledger_entry(
+    item: Union[FetchedPage, FilteredItem, DeadLetter], run_id: str
+) -> Optional[LedgerEntry]:
+    """The ledger row of one fetch outcome, or None when the link should be tried again."""
+    if isinstance(item, FetchedPage):
+        link, outlet, outcome, when = (
+            item.entry.link,
+            item.entry.outlet_id,
+            "fetched",
+            item.fetched_at,
+        )
+    elif isinstance(item, FilteredItem):
+        if item.stage != FETCH_STAGE or item.reason not in LEDGER_FILTER_REASONS:
+            return None
+        link, outlet, outcome, when = item.url, item.outlet_id, item.reason, item.filtered_at
+    else:
+        if item.stage != FETCH_STAGE or item.error_type not in LEDGER_DEAD_LETTERS:
+            return None
+        link, outlet, outcome, when = item.url, item.outlet_id, item.error_type, item.failed_at
+    return LedgerEntry(
+        link_key=normalize_url(link),
+        url=link,
+        outlet_id=outlet,
+        outcome=outcome,
+        fetched_at=when,
+        first_seen_run=run_id,
+    )
+
+
+def skip_fetched(
+    link_key: str, entries: Sequence[FeedEntry], ledger: Sequence[LedgerEntry]
+) -> Iterable[Union[FeedEntry, FilteredItem]]:
+    """Pass entries whose link no earlier run fetched; filter the others (``already_fetched``)."""
+    if not ledger:
+        yield from entries
+        return
+    first = min(ledger, key=lambda e: (e.fetched_at, e.first_seen_run))
+    for entry in entries:
+        yield filtered(
+            LEDGER_STAGE,
+            entry.link,
+            entry.outlet_id,
+            "already_fetched",
+            f"{first.outcome} by run {first.first_seen_run} at {first.fetched_at} ({link_key})",
+        )
+
+
+class _SkipFetchedFn(beam.DoFn):
+    """Route entries of links in the ledger to ``filtered``, the others on."""
+
+    def __init__(self) -> None:
+        self._skipped = Metrics.counter(LEDGER_STAGE, "already_fetched")
+
+    def process(self, group: tuple[str, dict[str, list[Any]]]) -> Iterable[Any]:
+        link_key, joined = group
+        for item in skip_fetched(link_key, list(joined["entries"]), list(joined["ledger"])):
+            if isinstance(item, FilteredItem):
+                self._skipped.inc()
+                yield TaggedOutput(FILTERED, item)
+            else:
+                yield item
+
+
+class SkipFetchedLinks(beam.PTransform):
+    """FeedEntry -> entries no earlier run fetched; the others filtered (joined by link key)."""
+
+    def __init__(self, ledger: PCollection) -> None:
+        super().__init__()
+        self._ledger = ledger
+
+    def expand(self, entries: PCollection) -> Any:  # (entries, filtered)
+        keyed_entries = entries | "KeyEntriesByLink" >> beam.Map(
+            lambda e: (normalize_url(e.link), e)
+        )
+        keyed_ledger = self._ledger | "KeyLedgerByLink" >> beam.Map(lambda r: (r.link_key, r))
+        results = (
+            {"entries": keyed_entries, "ledger": keyed_ledger}
+            | "JoinLedger" >> beam.CoGroupByKey()
+            | "SkipFetched"
+            >> beam.ParDo(_SkipFetchedFn())
+            .with_output_types(FeedEntry)
+            .with_outputs(FILTERED, main="entries")
+        )
+        return results.entries, results[FILTERED]
+
+
+class RecordFetchOutcomes(beam.PTransform):
+    """This run's fetch outcomes (pages, filtered, dead letters) -> the ledger rows to store."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self._run_id = run_id
+
+    def expand(self, outcomes: Any) -> PCollection:  # a tuple of PCollections
+        run_id = self._run_id
+        return (
+            tuple(outcomes)
+            | "FlattenFetchOutcomes" >> beam.Flatten()
+            | "ToLedgerEntries"
+            >> beam.FlatMap(
+                lambda item: [e for e in [ledger_entry(item, run_id)] if e]
+            ).with_output_types(LedgerEntry)
+        )
+
+
+class ReadFeedStates(beam.PTransform):
+    """Stored feed states of the given files -> ``(feed_url, latest FeedState)``."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        super().__init__()
+        self._paths = list(paths)
+
+    def expand(self, pbegin: PBegin) -> PCollection:
+        return (
+            pbegin
+            | "FeedStateFiles" >> beam.Create(self._paths)
+            | "ReadFeedStateRows" >> ReadAllFromParquet()
+            | "ToFeedStates" >> beam.Map(feed_state_from_row).with_output_types(FeedState)
+            | "KeyByFeed" >> beam.Map(lambda s: (s.feed_url, s))
+            | "LatestPerFeed" >> beam.CombinePerKey(latest_state)
+        )
+
+
+class ReadLedger(beam.PTransform):
+    """Stored ledger rows of the given files (an empty PCollection when there are none)."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        super().__init__()
+        self._paths = list(paths)
+
+    def expand(self, pbegin: PBegin) -> PCollection:
+        return (
+            pbegin
+            | "LedgerFiles" >> beam.Create(self._paths)
+            | "ReadLedgerRows" >> ReadAllFromParquet()
+            | "ToLedgerEntries" >> beam.Map(ledger_entry_from_row).with_output_types(LedgerEntry)
+        )
