@@ -42,7 +42,7 @@ from transforms.schemas import (
 from transforms.settings import PipelineConfig, load_config
 from transforms.sinks import CountKeys, WriteParquetTable, article_partition, read_json, write_json
 from transforms.summary import WARC_FILE_KEY, build_summary, count_key
-from transforms.warc import ReadWarcPages, fill_published_from_warc_date
+from transforms.warc import ReadWarcPages, fill_published_from_warc_date, is_warc_source, warc_files
 
 LOG = logging.getLogger("newsbeam.ingest")
 # FnApiRunner, chosen explicitly: Beam's DirectRunner first tries to download the Prism binary and
@@ -393,6 +393,20 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     return options
 
 
+def check_sources(replay: Optional[str], warc_input: Optional[str]) -> None:
+    """Fail before the job starts when --replay or --warc_input names nothing readable."""
+    if replay:
+        if is_warc_source(replay):
+            if not warc_files(replay):
+                raise ValueError(f"--replay {replay!r}: no .warc/.warc.gz files there")
+        elif not FileSystems.exists(FileSystems.join(replay, "index.jsonl")):
+            raise ValueError(
+                f"--replay {replay!r}: neither WARC files nor a recording directory (index.jsonl)"
+            )
+    if warc_input and not warc_files(warc_input):
+        raise ValueError(f"--warc_input {warc_input!r}: no .warc/.warc.gz files match")
+
+
 def job_from_args(args: argparse.Namespace) -> IngestJob:
     """Resolve command-line arguments into a validated IngestJob."""
     run_id = args.run_id or default_run_id()
@@ -400,6 +414,7 @@ def job_from_args(args: argparse.Namespace) -> IngestJob:
         raise ValueError(f"--run_id {run_id!r} must match {_RUN_ID_RE.pattern}")
     if (args.outlets is None) == (args.warc_input is None):
         raise ValueError("give exactly one of --outlets (feeds) and --warc_input (WARC files)")
+    check_sources(args.replay, args.warc_input)
     config = load_config(args.config)
     sources = tuple(feed_sources(load_outlets(args.outlets))) if args.outlets else ()
     return IngestJob(
@@ -434,7 +449,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point for ``python -m pipelines.ingest``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    summary = run(argv)
+    try:
+        summary = run(argv)
+    except (ValueError, OSError) as exc:
+        # Bad arguments, config or outlet files (ConfigError and OutletsError are ValueErrors):
+        # one clear line, not a traceback. Failures inside the job are dead letters instead.
+        print(f"newsbeam ingest: error: {exc}", file=sys.stderr)
+        return 2
     print(format_summary(summary))
     return 0 if summary["balance"]["balanced"] else 1
 

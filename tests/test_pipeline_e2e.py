@@ -307,6 +307,25 @@ def test_bad_outlets_file_is_a_clear_error(tmp_path):
         run(["--outlets", str(bad), "--output", str(tmp_path / "o")])
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--replay", "nowhere/recording"], "neither WARC files nor a recording directory"),
+        (["--replay", "nowhere/*.warc.gz"], "no .warc/.warc.gz files there"),
+        (["--config", "nowhere.yaml"], "cannot read config"),
+        (["--run_id", "a/b"], "--run_id"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_before_the_job_starts(tmp_path, capsys, args, message):
+    from pipelines.ingest import main
+
+    argv = ["--outlets", str(DEMO / "outlets.yaml"), "--output", str(tmp_path / "o"), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsbeam ingest: error: ") and message in err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
 def test_a_later_run_dedups_against_the_earlier_one(tmp_path):
     """Run 1 without NPR's second feed; run 2 with everything: only news is written, linked back."""
     import yaml
