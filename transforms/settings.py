@@ -180,6 +180,30 @@ class WarcSettings:
 
 
 @dataclass(frozen=True)
+class StreamSettings:
+    """The streaming job (pipelines/stream.py): polling, windows and how long state is kept."""
+
+    # Seconds between two polls of every feed (PeriodicImpulse's interval).
+    interval_s: float = 300.0
+    # Output windows: one Parquet file per table per window (and per late pane).
+    window_s: float = 600.0
+    # A late item within this many seconds after its window closed is written in a late pane;
+    # later ones are dropped by the runner (Beam counts them, our tables do not).
+    allowed_lateness_s: float = 0.0
+    # How long an original stays in dedup state (from its event time): later copies are unlabelled.
+    dedup_ttl_s: float = 7 * 86400.0
+    # How long after its last sighting in a feed a link is forgotten (and fetched again if listed).
+    seen_ttl_s: float = 7 * 86400.0
+
+    def __post_init__(self) -> None:
+        _require(self.interval_s > 0, "stream.interval_s must be > 0")
+        _require(self.window_s > 0, "stream.window_s must be > 0")
+        _require(self.allowed_lateness_s >= 0, "stream.allowed_lateness_s must be >= 0")
+        _require(self.dedup_ttl_s > 0, "stream.dedup_ttl_s must be > 0")
+        _require(self.seen_ttl_s > 0, "stream.seen_ttl_s must be > 0")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """All knobs of a run."""
 
@@ -190,6 +214,7 @@ class PipelineConfig:
     output: OutputSettings = field(default_factory=OutputSettings)
     incremental: IncrementalSettings = field(default_factory=IncrementalSettings)
     warc: WarcSettings = field(default_factory=WarcSettings)
+    stream: StreamSettings = field(default_factory=StreamSettings)
 
 
 T = TypeVar("T")
@@ -244,6 +269,7 @@ def config_from_mapping(data: Any) -> PipelineConfig:
         output=_build(OutputSettings, "output", data.get("output")),
         incremental=_build(IncrementalSettings, "incremental", data.get("incremental")),
         warc=_build(WarcSettings, "warc", data.get("warc")),
+        stream=_build(StreamSettings, "stream", data.get("stream")),
     )
 
 
