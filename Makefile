@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv bench
+.PHONY: demo test lint typecheck check clean venv bench prism prism-stream
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ bench: $(STAMP)
 	$(PIP) install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
+
+# Build Apache Beam's Prism runner from the Go module (Go toolchain needed; ~4 min the first time)
+# and run the streaming pipeline on it against a local replay of tempo-history (~2-3 min).
+prism: $(STAMP)
+	scripts/build-prism.sh $(PY)
+
+prism-stream: $(STAMP)
+	scripts/prism-stream.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

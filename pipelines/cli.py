@@ -9,6 +9,7 @@ USAGE = """usage: newsbeam <command> [options]
 
 commands:
   ingest    run the batch pipeline (feeds -> articles -> Parquet); see `newsbeam ingest --help`
+  stream    run the streaming pipeline (Parquet per window); see `newsbeam stream --help`
   eval      measure quality on a labelled directory; see `newsbeam eval --help`
 """
 
@@ -20,6 +21,13 @@ def _ingest(argv: list[str]) -> int:
     return ingest.main(argv)
 
 
+def _stream(argv: list[str]) -> int:
+    """Run the streaming job."""
+    from pipelines import stream
+
+    return stream.main(argv)
+
+
 def _eval(argv: list[str]) -> int:
     """Run an evaluation on a labelled directory."""
     from pipelines import evaluate
@@ -27,7 +35,11 @@ def _eval(argv: list[str]) -> int:
     return evaluate.main(argv)
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"ingest": _ingest, "eval": _eval}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "ingest": _ingest,
+    "stream": _stream,
+    "eval": _eval,
+}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
