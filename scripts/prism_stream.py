@@ -29,8 +29,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# benchmarks/ is not a package: import its replay server as a top-level module (as dedup.py does).
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchmarks.incremental import (  # noqa: E402
+from incremental import (  # noqa: E402
     CORPUS,
     ConditionalServer,
     Snapshot,
