@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv bench
+.PHONY: demo test lint typecheck check clean venv bench portable
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(PIP) install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
+
+# The demo on PortableRunner + an external SDK worker pool, compared with FnApiRunner (~20 s).
+portable: $(STAMP)
+	scripts/portable-demo.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
