@@ -13,7 +13,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade "pip>=24" "setuptools>=69" wheel
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,dataflow]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
@@ -37,7 +37,7 @@ test: $(STAMP) lint typecheck
 # Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the dedup size.
 BENCH_N ?= 100000
 bench: $(STAMP)
-	$(PIP) install --quiet -e ".[test,bench]"
+	$(PIP) install --quiet -e ".[test,dataflow,bench]"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
 
