@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy pipelines transforms scripts benchmarks
+	$(VENV)/bin/mypy pipelines transforms scripts benchmarks deploy
 
 test: $(STAMP) lint typecheck
 	$(VENV)/bin/pytest -q

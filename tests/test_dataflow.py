@@ -8,8 +8,11 @@ loopback was contacted.
 """
 
 import importlib.util
+import json
+import re
 import shutil
 import socket
+import sys
 import tarfile
 from pathlib import Path
 
@@ -159,3 +162,90 @@ def test_dataflow_dry_run_builds_the_job_graph(
         # Beam leaves its staging temp directory behind after a dry run.
         shutil.rmtree(sdist.parent, ignore_errors=True)
     assert no_network == []
+
+
+# --- Flex Template: deploy/flex/metadata.json and the launcher against the real CLI ---------
+
+FLEX = ROOT / "deploy" / "flex"
+# A valid value for every template parameter, and one its regex must refuse.
+GOOD = {
+    "outlets": "gs://bucket/config/outlets.yaml",
+    "warc_input": "gs://bucket/crawl/*.warc.gz",
+    "output": "gs://bucket/newsbeam",
+    "config": "gs://bucket/config/newsbeam.yaml",
+    "run_id": "20261125",
+    "as_of": "2026-11-25",
+    "incremental": "true",
+    "archive_warc": "false",
+}
+BAD = {
+    "outlets": "/local/outlets.yaml",
+    "warc_input": "crawl/*.warc.gz",
+    "output": "out/",
+    "config": "gs://bucket/config/newsbeam.json",
+    "run_id": "../etc",
+    "as_of": "25.11.2026",
+    "incremental": "yes please",
+    "archive_warc": "1",
+}
+# Options the template deliberately leaves out: replay serves recorded HTTP for tests and demos.
+NOT_IN_TEMPLATE = {"replay"}
+
+
+def template_parameters():
+    return {p["name"]: p for p in json.loads((FLEX / "metadata.json").read_text())["parameters"]}
+
+
+def test_template_parameters_are_exactly_the_ingest_options():
+    from pipelines import ingest
+
+    options = set(vars(ingest.parse_args(["--output", "x"])[0]))
+    assert set(template_parameters()) == options - NOT_IN_TEMPLATE
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_each_template_parameter_reaches_ingest_and_its_regex_checks_values(name):
+    from deploy.flex.launch import translate
+    from pipelines import ingest
+
+    param = template_parameters()[name]
+    assert all(re.fullmatch(rx, GOOD[name]) for rx in param["regexes"]), param["regexes"]
+    assert not all(re.fullmatch(rx, BAD[name]) for rx in param["regexes"]), param["regexes"]
+    assert param["helpText"] and param["label"]
+    required = [] if name == "output" else ["--output", "gs://bucket/out"]
+    args, beam_args = ingest.parse_args(translate([*required, f"--{name}={GOOD[name]}"]))
+    # Parsed as our option, not passed through to Beam as an unknown flag.
+    assert beam_args == ["--runner=DataflowRunner"]
+    value = getattr(args, name)
+    if name in {"incremental", "archive_warc"}:
+        assert value is (GOOD[name] == "true")
+    else:
+        assert str(value) == GOOD[name]
+
+
+def test_template_run_id_regex_is_the_pipelines_own():
+    from pipelines import ingest
+
+    assert template_parameters()["run_id"]["regexes"] == [ingest._RUN_ID_RE.pattern]
+
+
+def test_launcher_switches_and_runner():
+    from deploy.flex.launch import translate
+
+    assert translate(["--incremental=false", "--archive_warc=true"]) == [
+        "--archive_warc",
+        "--runner=DataflowRunner",
+    ]
+    assert translate(["--runner=FnApiRunner"]) == ["--runner=FnApiRunner"]
+    with pytest.raises(ValueError, match="true or false"):
+        translate(["--incremental=maybe"])
+
+
+def test_flex_image_uses_the_installed_beam_and_python():
+    dockerfile = (FLEX / "Dockerfile").read_text()
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    # Workers run the SDK in this image: it must be the Beam the job graph was built with.
+    assert f"FROM apache/beam_python{py}_sdk:{beam.__version__}\n" in dockerfile
+    assert f"python{py.replace('.', '')}-template-launcher-base" in dockerfile
+    assert "ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/template/deploy/flex/launch.py" in dockerfile
+    assert (ROOT / "deploy" / "flex" / "launch.py").is_file()
