@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv bench portable
+.PHONY: demo test lint typecheck check clean venv bench portable airflow-check flink
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy pipelines transforms scripts benchmarks deploy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck airflow-check
 	$(VENV)/bin/pytest -q
+
+# Airflow in its own venv (its pins conflict with ours; ~1.5 min to install): imports the DAG
+# and checks its tasks against the real CLI (tests/test_airflow_dag.py).
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+$(AIRFLOW_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24" "setuptools>=69" wheel
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e ".[airflow]" "pytest>=8,<10" "pytest-timeout>=2.3,<3"
+	rm -f $(AIRFLOW_VENV)/.installed-* && touch $(AIRFLOW_STAMP)
+
+airflow-check: $(AIRFLOW_STAMP)
+	$(AIRFLOW_VENV)/bin/pytest -q -p no:cacheprovider tests/test_airflow_dag.py
 
 # Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the dedup size.
 BENCH_N ?= 100000
@@ -45,5 +58,12 @@ bench: $(STAMP)
 portable: $(STAMP)
 	scripts/portable-demo.sh
 
+# Flink from PyPI + Beam's Flink job server from Maven Central (into .tools/), a local cluster
+# (JobManager + TaskManager), the demo on it compared with FnApiRunner. See docs/runners.md.
+flink: $(STAMP)
+	PYTHON=$(PY) scripts/flink-setup.sh
+	PYTHON=$(PY) scripts/flink-cluster.sh start
+	scripts/flink-demo.sh; status=$$?; PYTHON=$(PY) scripts/flink-cluster.sh stop; exit $$status
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) out .pytest_cache .mypy_cache .ruff_cache
