@@ -61,7 +61,7 @@ portable: $(STAMP)
 # Flink from PyPI + Beam's Flink job server from Maven Central (into .tools/), a local cluster
 # (JobManager + TaskManager), the demo on it compared with FnApiRunner. See docs/runners.md.
 flink: $(STAMP)
-	PYTHON=$(PY) scripts/flink-setup.sh
+	-PYTHON=$(PY) scripts/flink-setup.sh
 	PYTHON=$(PY) scripts/flink-cluster.sh start
 	scripts/flink-demo.sh; status=$$?; PYTHON=$(PY) scripts/flink-cluster.sh stop; exit $$status
 

@@ -14,8 +14,8 @@ pytest.importorskip(
     "airflow.providers.apache.beam",
     reason="Airflow is not in this venv: `make airflow-check` runs this in .venv-airflow",
 )
-from airflow.providers.apache.beam.hooks.beam import beam_options_to_args  # noqa: E402
-from airflow.providers.apache.beam.operators.beam import (  # noqa: E402
+from airflow.providers.apache.beam.hooks.beam import beam_options_to_args
+from airflow.providers.apache.beam.operators.beam import (
     BeamRunPythonPipelineOperator,
 )
 
