@@ -65,3 +65,14 @@ def test_fields_added_after_version_1_have_defaults_for_older_constructors():
     assert art.story_id == ""
     row = to_table([art], SCHEMAS[Article]).to_pylist()[0]
     assert row["title_source"] is None and row["published_local"] is None
+
+
+def test_stored_rows_read_back_into_equal_records():
+    from transforms.dedup import signature_of
+    from transforms.schemas import from_row
+
+    art = article("a")._replace(authors=["A"], published_at="2024-03-04T07:30:00Z")
+    sig = signature_of(art)._replace(minhash=b"\x01\x02", story_id="st1")
+    for record in (art, sig):
+        (row,) = to_table([record], SCHEMAS[type(record)]).to_pylist()
+        assert from_row(row, type(record)) == record

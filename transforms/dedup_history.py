@@ -10,15 +10,12 @@ deduplicating against itself.
 import datetime as dt
 import re
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Optional
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadAllFromParquet
-from apache_beam.pvalue import PBegin, PCollection
 
 from transforms.records import DedupSignature
-from transforms.timeutil import to_iso
+from transforms.sinks import ReadParquetRecords
 
 _PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
@@ -47,32 +44,8 @@ def history_files(
     return sorted(paths)
 
 
-def _iso(value: Any) -> Optional[str]:
-    """A Parquet timestamp (datetime) as the pipeline's ISO string."""
-    if value is None:
-        return None
-    return to_iso(value) if isinstance(value, dt.datetime) else str(value)
-
-
-def signature_from_row(row: dict[str, Any]) -> DedupSignature:
-    """A stored signature row back into the record."""
-    values: dict[str, Any] = {field: row.get(field) for field in DedupSignature._fields}
-    values["published_at"] = _iso(values["published_at"])
-    values["fetched_at"] = _iso(values["fetched_at"]) or ""
-    return DedupSignature(**values)
-
-
-class ReadHistory(beam.PTransform):
+class ReadHistory(ReadParquetRecords):
     """The stored signatures of the given files (an empty PCollection when there are none)."""
 
     def __init__(self, paths: Iterable[str]) -> None:
-        super().__init__()
-        self._paths = list(paths)
-
-    def expand(self, pbegin: PBegin) -> PCollection:
-        return (
-            pbegin
-            | "HistoryFiles" >> beam.Create(self._paths)
-            | "ReadSignatures" >> ReadAllFromParquet()
-            | "ToSignatures" >> beam.Map(signature_from_row).with_output_types(DedupSignature)
-        )
+        super().__init__(paths, DedupSignature)

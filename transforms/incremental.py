@@ -17,14 +17,12 @@ a run never reads files written under its own run id (re-running a run id redoes
   failures (timeouts, 5xx, 429, connection errors) are not recorded: the next run tries again.
 """
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import apache_beam as beam
-from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
 
@@ -38,7 +36,7 @@ from transforms.records import (
     FilteredItem,
     LedgerEntry,
 )
-from transforms.timeutil import to_iso
+from transforms.sinks import ReadParquetRecords
 from transforms.urls import normalize_url
 
 LEDGER_STAGE = "ledger"
@@ -114,26 +112,6 @@ def state_order(state: FeedState) -> tuple[str, str]:
 def latest_state(states: Iterable[FeedState]) -> Optional[FeedState]:
     """The most recent of a feed's stored states (None for none)."""
     return max(states, key=state_order, default=None)
-
-
-def _iso(value: Any) -> str:
-    """A Parquet timestamp (datetime) as the pipeline's ISO string."""
-    return to_iso(value) if isinstance(value, dt.datetime) else str(value)
-
-
-def feed_state_from_row(row: Mapping[str, Any]) -> FeedState:
-    """A stored feed-state row back into the record."""
-    values: dict[str, Any] = {field: row.get(field) for field in FeedState._fields}
-    values["checked_at"] = _iso(values["checked_at"])
-    values["changed_at"] = _iso(values["changed_at"])
-    return FeedState(**values)
-
-
-def ledger_entry_from_row(row: Mapping[str, Any]) -> LedgerEntry:
-    """A stored ledger row back into the record."""
-    values: dict[str, Any] = {field: row.get(field) for field in LedgerEntry._fields}
-    values["fetched_at"] = _iso(values["fetched_at"])
-    return LedgerEntry(**values)
 
 
 def ledger_entry(
@@ -251,25 +229,14 @@ class ReadFeedStates(beam.PTransform):
     def expand(self, pbegin: PBegin) -> PCollection:
         return (
             pbegin
-            | "FeedStateFiles" >> beam.Create(self._paths)
-            | "ReadFeedStateRows" >> ReadAllFromParquet()
-            | "ToFeedStates" >> beam.Map(feed_state_from_row).with_output_types(FeedState)
+            | "FeedStateRecords" >> ReadParquetRecords(self._paths, FeedState)
             | "KeyByFeed" >> beam.Map(lambda s: (s.feed_url, s))
             | "LatestPerFeed" >> beam.CombinePerKey(latest_state)
         )
 
 
-class ReadLedger(beam.PTransform):
+class ReadLedger(ReadParquetRecords):
     """Stored ledger rows of the given files (an empty PCollection when there are none)."""
 
     def __init__(self, paths: Iterable[str]) -> None:
-        super().__init__()
-        self._paths = list(paths)
-
-    def expand(self, pbegin: PBegin) -> PCollection:
-        return (
-            pbegin
-            | "LedgerFiles" >> beam.Create(self._paths)
-            | "ReadLedgerRows" >> ReadAllFromParquet()
-            | "ToLedgerEntries" >> beam.Map(ledger_entry_from_row).with_output_types(LedgerEntry)
-        )
+        super().__init__(paths, LedgerEntry)

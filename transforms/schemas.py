@@ -4,6 +4,7 @@ The schemas are written by hand (not inferred) so that a change to a record type
 change to the output contract; ``tests/test_schemas.py`` checks that records and schemas agree.
 """
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -18,7 +19,7 @@ from transforms.records import (
     LedgerEntry,
     Story,
 )
-from transforms.timeutil import parse_iso
+from transforms.timeutil import parse_iso, to_iso
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -169,6 +170,18 @@ def to_row(record: NamedTuple, schema: pa.Schema) -> dict[str, Any]:
             value = list(value or [])
         row[field.name] = value
     return row
+
+
+def from_row(row: Mapping[str, Any], record_type: Any) -> Any:
+    """A stored row back into its record (Parquet timestamps become the pipeline's ISO strings)."""
+    schema = SCHEMAS[record_type]
+    values: dict[str, Any] = {}
+    for name in record_type._fields:
+        value = row.get(name)
+        if isinstance(value, dt.datetime) and pa.types.is_timestamp(schema.field(name).type):
+            value = to_iso(value)
+        values[name] = value
+    return record_type(**values)
 
 
 def to_table(records: list[Any], schema: pa.Schema) -> pa.Table:

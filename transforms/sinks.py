@@ -14,11 +14,12 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.pvalue import PCollection
+from apache_beam.io.parquetio import ReadAllFromParquet
+from apache_beam.pvalue import PBegin, PCollection
 from apache_beam.transforms.combiners import Count
 
 from transforms.records import Article
-from transforms.schemas import to_table
+from transforms.schemas import from_row, to_table
 
 UNPARTITIONED = ""
 
@@ -169,6 +170,24 @@ class _DictMergeFn(beam.CombineFn):
 
     def extract_output(self, acc: dict[str, int]) -> dict[str, int]:
         return dict(sorted(acc.items()))
+
+
+class ReadParquetRecords(beam.PTransform):
+    """The records stored in the given Parquet files (an empty PCollection when there are none)."""
+
+    def __init__(self, paths: Iterable[str], record_type: Any) -> None:
+        super().__init__()
+        self._paths = list(paths)
+        self._record_type = record_type
+
+    def expand(self, pbegin: PBegin) -> PCollection:
+        record_type = self._record_type
+        return (
+            pbegin
+            | "Files" >> beam.Create(self._paths)
+            | "ReadRows" >> ReadAllFromParquet()
+            | "ToRecords" >> beam.Map(from_row, record_type).with_output_types(record_type)
+        )
 
 
 def write_json(path: str, payload: Mapping[str, Any]) -> None:
