@@ -29,13 +29,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy pipelines transforms scripts benchmarks deploy
+	$(VENV)/bin/mypy pipelines transforms evaluation scripts benchmarks deploy
 
 test: $(STAMP) lint typecheck airflow-check
 	$(VENV)/bin/pytest -q
 
 # Airflow in its own venv (its pins conflict with ours; ~1.5 min to install): imports the DAG
-# and checks its tasks against the real CLI (tests/test_airflow_dag.py).
+# and checks its tasks against the real CLI (tests/pipelines/test_airflow_dag.py).
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(AIRFLOW_STAMP): pyproject.toml
@@ -45,7 +45,7 @@ $(AIRFLOW_STAMP): pyproject.toml
 	rm -f $(AIRFLOW_VENV)/.installed-* && touch $(AIRFLOW_STAMP)
 
 airflow-check: $(AIRFLOW_STAMP)
-	$(AIRFLOW_VENV)/bin/pytest -q -p no:cacheprovider tests/test_airflow_dag.py
+	$(AIRFLOW_VENV)/bin/pytest -q -p no:cacheprovider tests/pipelines/test_airflow_dag.py
 
 # Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the dedup size.
 BENCH_N ?= 100000

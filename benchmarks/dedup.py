@@ -47,8 +47,8 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from synthetic import build  # noqa: E402
 
-from transforms.dedup_near import NearDupSettings, tokens  # noqa: E402
-from transforms.dedup_near_eval import pair_jaccards, score_edges  # noqa: E402
+from evaluation.planted import pair_jaccards, score_edges  # noqa: E402
+from transforms.dedup.near.edges import NearDupSettings, tokens  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -123,7 +123,7 @@ def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from transforms.dedup_near import NearDuplicateEdges
+    from transforms.dedup.near.edges import NearDuplicateEdges
 
     settings = NearDupSettings()
     flags = ["--runner=FnApiRunner"]

@@ -22,9 +22,9 @@ import trafilatura
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.eval_extraction import detect_layout, fetched_page, load_samples  # noqa: E402
-from transforms.extract import extract_article  # noqa: E402
-from transforms.settings import ExtractSettings  # noqa: E402
+from evaluation.extraction import detect_layout, fetched_page, load_samples  # noqa: E402
+from transforms.core.settings import ExtractSettings  # noqa: E402
+from transforms.extract.article import extract_article  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "corpus" / "extraction" / "scrapinghub-aeb"
 FETCHED_AT = "2026-01-01T00:00:00Z"

@@ -32,9 +32,9 @@ from apache_beam.transforms.combiners import Count
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transforms.fetch import FetchPages
-from transforms.records import FeedEntry
-from transforms.settings import FetchSettings
+from transforms.core.records import FeedEntry
+from transforms.core.settings import FetchSettings
+from transforms.fetch.pages import FetchPages
 
 PAGE = (
     b"<!DOCTYPE html><html><head><title>Benchmark page</title></head><body><article>"

@@ -31,9 +31,9 @@ from langdetect import DetectorFactory  # noqa: E402
 from langdetect import detect as bare_detect  # noqa: E402
 from langdetect.lang_detect_exception import LangDetectException  # noqa: E402
 
-from pipelines.eval_language import DEFAULT_LANGUAGES  # noqa: E402
-from transforms.language import detect_language, load_models  # noqa: E402
-from transforms.settings import LanguageSettings, load_config  # noqa: E402
+from evaluation.language import DEFAULT_LANGUAGES  # noqa: E402
+from transforms.core.settings import LanguageSettings, load_config  # noqa: E402
+from transforms.language.detect import detect_language, load_models  # noqa: E402
 
 # newspaper4k's expected bodies are named after their language; the others are English.
 NEWSPAPER4K_LANGUAGES = {

@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms.dedup_story import (  # noqa: E402
+from transforms.dedup.story.edges import (  # noqa: E402
     StorySettings,
     evaluate_same_story,
     event_split,

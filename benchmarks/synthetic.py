@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from transforms.dedup_near_eval import plant_group_copies, split_sentences  # noqa: E402
+from evaluation.planted import plant_group_copies, split_sentences  # noqa: E402
 
 # English weighs most (the giveme5w1h sentences add to it), Indonesian next (the project's first
 # outlets); the other languages share the rest equally.

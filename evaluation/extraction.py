@@ -32,10 +32,10 @@ from typing import Any, NamedTuple, Optional, Union
 
 import trafilatura
 
-from transforms.extract import extract_article
-from transforms.records import Article, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import ExtractSettings
-from transforms.timeutil import to_iso
+from transforms.core.records import Article, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import ExtractSettings
+from transforms.core.timeutil import to_iso
+from transforms.extract.article import extract_article
 
 LAYOUTS = ("scrapinghub-aeb", "wcxb", "newspaper4k")
 _TOKEN_RE = re.compile(r"\w+")

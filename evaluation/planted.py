@@ -20,7 +20,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.dedup_near import (
+from transforms.dedup.near.edges import (
     DEFAULT_SETTINGS,
     NearDuplicateEdges,
     NearDupSettings,

@@ -30,7 +30,7 @@ def _stream(argv: list[str]) -> int:
 
 def _eval(argv: list[str]) -> int:
     """Run an evaluation on a labelled directory."""
-    from pipelines import evaluate
+    from evaluation import cli as evaluate
 
     return evaluate.main(argv)
 

@@ -19,18 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.pvalue import PCollection
 from apache_beam.transforms.combiners import Count
 
-from transforms.dedup import DedupArticles
-from transforms.dedup_history import ReadHistory, history_files
-from transforms.dedup_near import NearDupSettings
-from transforms.extract import ExtractArticles
-from transforms.feeds import CollapseEntries, ReadFeeds
-from transforms.fetch import FetchPages
-from transforms.http import TransportOptions
-from transforms.incremental import ReadFeedStates, ReadLedger, RecordFetchOutcomes, SkipFetchedLinks
-from transforms.language import DetectLanguage
-from transforms.outlets import feed_sources, load_outlets
-from transforms.records import Article, FeedSource
-from transforms.schemas import (
+from transforms.core.records import Article, FeedSource
+from transforms.core.schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
     FEED_STATE_SCHEMA,
@@ -39,10 +29,36 @@ from transforms.schemas import (
     SIGNATURE_SCHEMA,
     STORY_SCHEMA,
 )
-from transforms.settings import PipelineConfig, load_config
-from transforms.sinks import CountKeys, WriteParquetTable, article_partition, read_json, write_json
-from transforms.summary import WARC_FILE_KEY, build_summary, count_key
-from transforms.warc import ReadWarcPages, fill_published_from_warc_date, is_warc_source, warc_files
+from transforms.core.settings import PipelineConfig, load_config
+from transforms.dedup.articles import DedupArticles
+from transforms.dedup.history import ReadHistory, history_files
+from transforms.dedup.near.edges import NearDupSettings
+from transforms.extract.article import ExtractArticles
+from transforms.feeds.outlets import feed_sources, load_outlets
+from transforms.feeds.read import CollapseEntries, ReadFeeds
+from transforms.fetch.ledger import (
+    ReadFeedStates,
+    ReadLedger,
+    RecordFetchOutcomes,
+    SkipFetchedLinks,
+)
+from transforms.fetch.pages import FetchPages
+from transforms.language.detect import DetectLanguage
+from transforms.net.client import TransportOptions
+from transforms.net.warc import (
+    ReadWarcPages,
+    fill_published_from_warc_date,
+    is_warc_source,
+    warc_files,
+)
+from transforms.sinks.parquet import (
+    CountKeys,
+    WriteParquetTable,
+    article_partition,
+    read_json,
+    write_json,
+)
+from transforms.sinks.summary import WARC_FILE_KEY, build_summary, count_key
 
 LOG = logging.getLogger("newsbeam.ingest")
 # FnApiRunner, chosen explicitly: Beam's DirectRunner first tries to download the Prism binary and

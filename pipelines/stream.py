@@ -28,17 +28,17 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.window import FixedWindows
 
-from transforms.extract import ExtractArticles
-from transforms.feeds import CollapseEntries, ReadFeeds
-from transforms.fetch import FetchPages
-from transforms.language import DetectLanguage
-from transforms.outlets import feed_sources, load_outlets
-from transforms.records import FeedSource
-from transforms.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FILTERED_SCHEMA
-from transforms.settings import PipelineConfig, StreamSettings, load_config
-from transforms.stream_dedup import SkipSeenLinks, StreamDedup
-from transforms.stream_sinks import SummarizeWindows, WriteWindowedParquet, stream_windows
-from transforms.timeutil import parse_iso
+from transforms.core.records import FeedSource
+from transforms.core.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FILTERED_SCHEMA
+from transforms.core.settings import PipelineConfig, StreamSettings, load_config
+from transforms.core.timeutil import parse_iso
+from transforms.dedup.streaming import SkipSeenLinks, StreamDedup
+from transforms.extract.article import ExtractArticles
+from transforms.feeds.outlets import feed_sources, load_outlets
+from transforms.feeds.read import CollapseEntries, ReadFeeds
+from transforms.fetch.pages import FetchPages
+from transforms.language.detect import DetectLanguage
+from transforms.sinks.streaming import SummarizeWindows, WriteWindowedParquet, stream_windows
 
 LOG = logging.getLogger("newsbeam.stream")
 # Never Beam's default DirectRunner: it downloads Prism when online and silently falls back to

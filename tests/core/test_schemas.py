@@ -4,9 +4,9 @@ import typing
 import pyarrow as pa
 import pytest
 
-from tests.test_dedup import article
-from transforms.records import Article, DeadLetter, DedupSignature, FilteredItem, Story
-from transforms.schemas import SCHEMAS, to_table
+from tests.dedup.test_dedup import article
+from transforms.core.records import Article, DeadLetter, DedupSignature, FilteredItem, Story
+from transforms.core.schemas import SCHEMAS, to_table
 
 # How each Python field type must appear in Parquet.
 COMPATIBLE = {
@@ -68,8 +68,8 @@ def test_fields_added_after_version_1_have_defaults_for_older_constructors():
 
 
 def test_stored_rows_read_back_into_equal_records():
-    from transforms.dedup import signature_of
-    from transforms.schemas import from_row
+    from transforms.core.schemas import from_row
+    from transforms.dedup.articles import signature_of
 
     art = article("a")._replace(authors=["A"], published_at="2024-03-04T07:30:00Z")
     sig = signature_of(art)._replace(minhash=b"\x01\x02", story_id="st1")

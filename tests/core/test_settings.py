@@ -1,6 +1,6 @@
 import pytest
 
-from transforms.settings import (
+from transforms.core.settings import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
     FetchSettings,

@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from transforms.urls import (
+from transforms.core.urls import (
     host_of,
     is_http_url,
     normalize_url,

@@ -4,9 +4,10 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.test_dedup_near import articles as near_articles
-from tests.test_dedup_near import light_copy
-from transforms.dedup import (
+from tests.dedup.test_dedup_near import articles as near_articles
+from tests.dedup.test_dedup_near import light_copy
+from transforms.core.records import SCHEMA_VERSION, Article, DedupSignature
+from transforms.dedup.articles import (
     DedupArticles,
     Edge,
     Node,
@@ -18,14 +19,13 @@ from transforms.dedup import (
     star_edges,
     stored_edges,
 )
-from transforms.dedup_near import (
+from transforms.dedup.near.edges import (
     NearDupSettings,
     exact_jaccard,
     minhash_batch,
     pack_signature,
     shingle_hashes,
 )
-from transforms.records import SCHEMA_VERSION, Article, DedupSignature
 
 
 def article(

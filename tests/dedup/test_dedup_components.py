@@ -5,7 +5,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.dedup_components import ConnectedComponents
+from transforms.dedup.components import ConnectedComponents
 
 
 def reference(edges):

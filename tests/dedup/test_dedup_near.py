@@ -12,8 +12,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from evaluation.planted import evaluate_planted, plant_copy, run_edges, split_sentences
 from tests.conftest import FIXTURES, ROOT
-from transforms.dedup_near import (
+from transforms.dedup.near.edges import (
     BandEntries,
     NearDuplicateEdges,
     NearDupSettings,
@@ -29,12 +30,6 @@ from transforms.dedup_near import (
     sign_texts,
     tokens,
     unpack_signature,
-)
-from transforms.dedup_near_eval import (
-    evaluate_planted,
-    plant_copy,
-    run_edges,
-    split_sentences,
 )
 
 SETTINGS = NearDupSettings()

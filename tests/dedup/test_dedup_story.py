@@ -13,7 +13,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 from tests.conftest import FIXTURES, corpus_dir
-from transforms.dedup_story import (
+from transforms.dedup.story.edges import (
     EmbeddingBlendScorer,
     EmbedStories,
     IdfTable,
@@ -281,7 +281,7 @@ def test_time_buckets_put_any_two_articles_within_the_window_in_one_shared_bucke
 
 
 def test_candidate_pairs_cap_long_posting_lists_to_time_neighbours():
-    from transforms.dedup_story import _Member
+    from transforms.dedup.story.edges import _Member
 
     members = [
         _Member(True, float(i), StoryFeatures(f"a{i}", None, "en", [], [])) for i in range(6)
@@ -500,7 +500,7 @@ def test_sentence_transformer_handler_embeds_offline_when_the_extra_is_installed
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"embeddings extra not installed ({module})")
     monkeypatch.setitem(os.environ, "HF_HUB_OFFLINE", "1")
-    from transforms.dedup_story import SentenceEmbeddingHandler, embedding_text
+    from transforms.dedup.story.edges import SentenceEmbeddingHandler, embedding_text
 
     rows = {r["file"]: r for r in fixture_articles()}
     wire = rows["en-wire-putin-kim-gifts.txt"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pipelines import eval_dedup
+from evaluation import dedup as eval_dedup
 from tests.conftest import FIXTURES, corpus_dir
 
 STORY = FIXTURES / "story"

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import transforms.extract
-from pipelines import eval_extraction as ev
-from pipelines import evaluate
+import transforms.extract.article
+from evaluation import cli as evaluate
+from evaluation import extraction as ev
 from tests.conftest import FIXTURES, corpus_dir
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_the_evaluation_runs_the_pipelines_own_extraction(tmp_path, monkeypatch)
         calls.append(page.url)
         return real(page, settings)
 
-    assert real is transforms.extract.extract_article  # not a copy
+    assert real is transforms.extract.article.extract_article  # not a copy
     monkeypatch.setattr(ev, "extract_article", spy)
     ev.evaluate(wcxb_dir(tmp_path), baseline=False)
     assert calls == [URL]

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-import transforms.language
-from pipelines import evaluate
-from pipelines.eval_language import main
+import transforms.language.detect
+from evaluation import cli as evaluate
+from evaluation.language import main
 from tests.conftest import FIXTURES, corpus_dir
 
 LANG_FIXTURES = FIXTURES / "lang"
@@ -17,9 +17,9 @@ def run_json(capsys, *args):
 
 def test_evaluation_runs_the_pipeline_function():
     # Not a copy: the evaluation calls the very function DetectLanguage runs.
-    import pipelines.eval_language as module
+    import evaluation.language as module
 
-    assert module.detect_language is transforms.language.detect_language
+    assert module.detect_language is transforms.language.detect.detect_language
 
 
 def test_json_report_compares_ours_with_bare_langdetect(capsys):

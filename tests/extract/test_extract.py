@@ -4,7 +4,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import FIXTURES
-from transforms.extract import (
+from transforms.core.records import Article, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import ExtractSettings
+from transforms.extract.article import (
     AnchorIndex,
     ExtractArticles,
     clean_text,
@@ -16,8 +18,6 @@ from transforms.extract import (
     strip_inert,
     trim_trailing_links,
 )
-from transforms.records import Article, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import ExtractSettings
 
 SETTINGS = ExtractSettings()
 

@@ -3,7 +3,7 @@ import datetime as dt
 import lxml.html
 import pytest
 
-from transforms import metadata as md
+from transforms.extract import signals as md
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 

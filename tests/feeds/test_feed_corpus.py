@@ -19,9 +19,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipelines.ingest import run
 from tests.conftest import corpus_dir, write_recording
-from transforms.feeds import ReadFeeds
-from transforms.records import FeedEntry, FeedSource, FilteredItem
-from transforms.settings import FetchSettings
+from transforms.core.records import FeedEntry, FeedSource, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.feeds.read import ReadFeeds
 
 pytestmark = pytest.mark.corpus
 

@@ -4,9 +4,15 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import FIXTURES, write_recording
-from transforms.feeds import CollapseEntries, FeedError, ReadFeeds, collapse_same_link, parse_feed
-from transforms.records import FeedEntry, FeedSource, FilteredItem
-from transforms.settings import FetchSettings
+from transforms.core.records import FeedEntry, FeedSource, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.feeds.read import (
+    CollapseEntries,
+    FeedError,
+    ReadFeeds,
+    collapse_same_link,
+    parse_feed,
+)
 
 SOURCE = FeedSource("gazette", "https://news.example.org/rss", "Coastal Gazette", "GB", ["en"])
 FEED_URL = "https://news.example.org/rss"

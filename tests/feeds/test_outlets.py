@@ -1,7 +1,7 @@
 import pytest
 
 from tests.conftest import ROOT
-from transforms.outlets import (
+from transforms.feeds.outlets import (
     OutletsError,
     feed_sources,
     load_outlets,

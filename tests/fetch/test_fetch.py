@@ -4,12 +4,12 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import FIXTURES
-from transforms.charset import codec_for, declared_in_markup, resolve_charset
-from transforms.extract import decode_html
-from transforms.fetch import FetchPages, fetch_page, looks_like_html, page_from_response
-from transforms.http import HttpClient, HttpResponse, UrllibTransport
-from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import FetchSettings
+from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.extract.article import decode_html
+from transforms.fetch.pages import FetchPages, fetch_page, looks_like_html, page_from_response
+from transforms.net.charset import codec_for, declared_in_markup, resolve_charset
+from transforms.net.client import HttpClient, HttpResponse, UrllibTransport
 
 # The test server is on 127.0.0.1 (refused by default); no pacing, to keep the tests quick.
 SETTINGS = FetchSettings(

@@ -9,20 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, corpus_dir
-from tests.test_schemas import (
+from tests.core.test_schemas import (
     test_schema_fields_match_record_fields_in_order_type_and_nullability as check_schema,
 )
-from transforms.dedup_history import history_files
-from transforms.feeds import poll_feed
-from transforms.http import HttpClient, UrllibTransport
-from transforms.incremental import (
-    conditional_headers,
-    items_digest,
-    ledger_entry,
-    next_state,
-    skip_fetched,
-)
-from transforms.records import (
+from transforms.core.records import (
     DeadLetter,
     FeedEntry,
     FeedSource,
@@ -31,7 +21,17 @@ from transforms.records import (
     FilteredItem,
     LedgerEntry,
 )
-from transforms.settings import config_from_mapping
+from transforms.core.settings import config_from_mapping
+from transforms.dedup.history import history_files
+from transforms.feeds.read import poll_feed
+from transforms.fetch.ledger import (
+    conditional_headers,
+    items_digest,
+    ledger_entry,
+    next_state,
+    skip_fetched,
+)
+from transforms.net.client import HttpClient, UrllibTransport
 
 
 def _load_bench():

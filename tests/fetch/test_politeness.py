@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import LocalServer
-from transforms.fetch import HTML_ACCEPT, page_from_response
-from transforms.http import FetchError, HttpClient, HttpResponse, UrllibTransport
-from transforms.politeness import (
+from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import ConfigError, FetchSettings, config_from_mapping
+from transforms.fetch.pages import HTML_ACCEPT, page_from_response
+from transforms.fetch.politeness import (
     FetchEngine,
     HostBackoff,
     HostGroup,
@@ -22,9 +23,8 @@ from transforms.politeness import (
     robots_from_response,
     split_host,
 )
-from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import ConfigError, FetchSettings, config_from_mapping
-from transforms.summary import build_summary, count_key
+from transforms.net.client import FetchError, HttpClient, HttpResponse, UrllibTransport
+from transforms.sinks.summary import build_summary, count_key
 
 # Server-side arrival times may be this much closer together than the client's starts.
 JITTER = 0.02

@@ -7,8 +7,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import ROOT
-from tests.test_dedup import article
-from transforms.language import (
+from tests.dedup.test_dedup import article
+from transforms.core.settings import LanguageSettings
+from transforms.language.detect import (
     SOURCE_LANGDETECT,
     SOURCE_MARKERS,
     SOURCE_SECOND_OPINION,
@@ -23,8 +24,7 @@ from transforms.language import (
     primary_subtag,
     script_check,
 )
-from transforms.language_markers import marker_scores
-from transforms.settings import LanguageSettings
+from transforms.language.markers import marker_scores
 
 SETTINGS = LanguageSettings()
 SEED_ARTICLE = ROOT.parent / "shared" / "seeds" / "republika-putin-kim-2023-09-14.txt"

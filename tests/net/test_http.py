@@ -7,21 +7,21 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import write_recording
-from transforms.http import (
+from transforms.core.settings import FetchSettings
+from transforms.net.client import (
     FetchError,
     HttpClient,
     ReplayTransport,
     UrllibTransport,
     parse_retry_after,
 )
-from transforms.netguard import (
+from transforms.net.guard import (
     AddressPolicy,
     BlockedAddressError,
     non_public_reason,
     policy_for,
     resolve_checked,
 )
-from transforms.settings import FetchSettings
 
 # The test server listens on 127.0.0.1, which the default policy refuses.
 LOCAL = ("127.0.0.0/8",)

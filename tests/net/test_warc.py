@@ -12,9 +12,9 @@ from warcio.warcwriter import WARCWriter
 
 from pipelines.ingest import run
 from tests.conftest import FIXTURES, LocalServer, write_recording
-from transforms.http import FetchError, HttpClient, TransportOptions, build_transport
-from transforms.settings import config_from_mapping
-from transforms.warc import (
+from transforms.core.settings import config_from_mapping
+from transforms.net.client import FetchError, HttpClient, TransportOptions, build_transport
+from transforms.net.warc import (
     WarcArchivingTransport,
     WarcReplayTransport,
     is_warc_source,

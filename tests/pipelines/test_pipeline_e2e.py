@@ -301,7 +301,7 @@ def test_console_entry_points():
 def test_bad_outlets_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "outlets.yaml"
     bad.write_text("outlets:\n  - {id: x, name: X, feeds: ['file:///etc/passwd']}\n")
-    from transforms.outlets import OutletsError
+    from transforms.feeds.outlets import OutletsError
 
     with pytest.raises(OutletsError, match="not an http"):
         run(["--outlets", str(bad), "--output", str(tmp_path / "o")])

@@ -10,7 +10,7 @@ import pytest
 from pipelines.ingest import run
 from scripts.compare_runs import compare_runs, read_table
 from tests.conftest import DEMO
-from tests.portable_services import portable_services
+from tests.pipelines.portable_services import portable_services
 
 pytestmark = pytest.mark.slow
 

@@ -20,11 +20,11 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.stream import DedupAndWrite, build_stream_pipeline, job_from_args, parse_args
 from tests.conftest import LocalServer
-from tests.test_dedup import article
-from transforms.records import Article, DeadLetter, FeedEntry, FilteredItem
-from transforms.settings import StreamSettings
-from transforms.stream_dedup import decide_copy, layer_key
-from transforms.stream_sinks import window_balance
+from tests.dedup.test_dedup import article
+from transforms.core.records import Article, DeadLetter, FeedEntry, FilteredItem
+from transforms.core.settings import StreamSettings
+from transforms.dedup.streaming import decide_copy, layer_key
+from transforms.sinks.streaming import window_balance
 
 WINDOW = 60.0
 T0 = 1_750_000_020.0  # a window boundary (divisible by 60)

@@ -3,9 +3,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
-from tests.test_dedup import article
-from transforms.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
-from transforms.sinks import WriteParquetTable, article_partition, shard_of
+from tests.dedup.test_dedup import article
+from transforms.core.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
+from transforms.sinks.parquet import WriteParquetTable, article_partition, shard_of
 
 
 def _write(tmp_path, records, **kw):

@@ -1,4 +1,4 @@
-from transforms.summary import build_summary
+from transforms.sinks.summary import build_summary
 
 
 def test_balanced_run():

@@ -4,9 +4,9 @@ from typing import NamedTuple
 
 from apache_beam.pvalue import PCollection
 
-from transforms.records import DeadLetter, FilteredItem
-from transforms.textutil import collapse_ws
-from transforms.timeutil import utc_now_iso
+from transforms.core.records import DeadLetter, FilteredItem
+from transforms.core.textutil import collapse_ws
+from transforms.core.timeutil import utc_now_iso
 
 FILTERED = "filtered"
 DEAD = "dead_letters"

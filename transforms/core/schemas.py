@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from transforms.records import (
+from transforms.core.records import (
     Article,
     DeadLetter,
     DedupSignature,
@@ -19,7 +19,7 @@ from transforms.records import (
     LedgerEntry,
     Story,
 )
-from transforms.timeutil import parse_iso, to_iso
+from transforms.core.timeutil import parse_iso, to_iso
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 

@@ -10,7 +10,7 @@ from typing import Any, Optional, TypeVar
 
 import yaml
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "default.yaml"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
 
 
 class ConfigError(ValueError):

@@ -30,12 +30,17 @@ import apache_beam as beam
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 
-from transforms.common import FILTERED, filtered
-from transforms.dedup_components import ConnectedComponents
-from transforms.dedup_near import NearDupEdge, NearDuplicateEdges, NearDupSettings
-from transforms.dedup_story import SameStoryEdges, StoryFeatures, StorySettings, story_features
-from transforms.records import Article, DedupSignature, Story
-from transforms.urls import stable_id, url_key
+from transforms.core.outputs import FILTERED, filtered
+from transforms.core.records import Article, DedupSignature, Story
+from transforms.core.urls import stable_id, url_key
+from transforms.dedup.components import ConnectedComponents
+from transforms.dedup.near.edges import NearDupEdge, NearDuplicateEdges, NearDupSettings
+from transforms.dedup.story.edges import (
+    SameStoryEdges,
+    StoryFeatures,
+    StorySettings,
+    story_features,
+)
 
 STAGE = "dedup"
 # Lower rank = stronger evidence; a row reports the strongest layer that linked it.

@@ -14,8 +14,8 @@ from typing import Optional
 
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.records import DedupSignature
-from transforms.sinks import ReadParquetRecords
+from transforms.core.records import DedupSignature
+from transforms.sinks.parquet import ReadParquetRecords
 
 _PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 

@@ -37,10 +37,10 @@ from apache_beam.transforms.userstate import (
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from transforms.common import FILTERED, filtered
-from transforms.dedup import MIN_WORDS_FOR_TEXT_MATCH
-from transforms.records import Article, FeedEntry
-from transforms.urls import normalize_url, url_key
+from transforms.core.outputs import FILTERED, filtered
+from transforms.core.records import Article, FeedEntry
+from transforms.core.urls import normalize_url, url_key
+from transforms.dedup.articles import MIN_WORDS_FOR_TEXT_MATCH
 
 DEDUP_STAGE = "stream_dedup"
 SEEN_STAGE = "stream_seen"

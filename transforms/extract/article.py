@@ -22,14 +22,14 @@ from lxml.html import HtmlElement
 from trafilatura.settings import use_config
 from trafilatura.utils import load_html
 
-from transforms import metadata as md
-from transforms.common import FILTERED, StageOutputs, dead_letter, filtered, unexpected
-from transforms.language import primary_subtag
-from transforms.records import SCHEMA_VERSION, Article, DeadLetter, FetchedPage, FilteredItem
-from transforms.settings import ExtractSettings
-from transforms.textutil import collapse_ws, content_hash, unique_clean, word_count
-from transforms.timeutil import parse_iso
-from transforms.urls import is_http_url, normalize_url, stable_id
+from transforms.core.outputs import FILTERED, StageOutputs, dead_letter, filtered, unexpected
+from transforms.core.records import SCHEMA_VERSION, Article, DeadLetter, FetchedPage, FilteredItem
+from transforms.core.settings import ExtractSettings
+from transforms.core.textutil import collapse_ws, content_hash, unique_clean, word_count
+from transforms.core.timeutil import parse_iso
+from transforms.core.urls import is_http_url, normalize_url, stable_id
+from transforms.extract import signals as md
+from transforms.language.detect import primary_subtag
 
 STAGE = "extract_articles"
 UNDETERMINED = "und"

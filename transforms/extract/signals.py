@@ -19,9 +19,9 @@ from dateutil import parser as dateutil_parser
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 
-from transforms.textutil import collapse_ws, html_fragment_to_text, unique_clean
-from transforms.timeutil import to_iso
-from transforms.urls import resolve_url
+from transforms.core.textutil import collapse_ws, html_fragment_to_text, unique_clean
+from transforms.core.timeutil import to_iso
+from transforms.core.urls import resolve_url
 
 UTC = dt.UTC
 

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from transforms.records import FeedSource
-from transforms.urls import host_of, is_http_url
+from transforms.core.records import FeedSource
+from transforms.core.urls import host_of, is_http_url
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")

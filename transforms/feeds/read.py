@@ -11,15 +11,21 @@ import feedparser
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 
-from transforms.common import DEAD, FILTERED, dead_letter, filtered, unexpected
-from transforms.http import FetchError, HttpClient, HttpResponse, TransportOptions, build_transport
-from transforms.incremental import conditional_headers, items_digest, next_state, sha256_hex
-from transforms.records import DeadLetter, FeedEntry, FeedSource, FeedState, FilteredItem
-from transforms.settings import FetchSettings
-from transforms.textutil import html_fragment_to_text, unique_clean
-from transforms.timeutil import struct_time_to_iso, utc_now_iso
-from transforms.urls import normalize_url, resolve_url, unwrap_redirector
-from transforms.warc import close_transport
+from transforms.core.outputs import DEAD, FILTERED, dead_letter, filtered, unexpected
+from transforms.core.records import DeadLetter, FeedEntry, FeedSource, FeedState, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.core.textutil import html_fragment_to_text, unique_clean
+from transforms.core.timeutil import struct_time_to_iso, utc_now_iso
+from transforms.core.urls import normalize_url, resolve_url, unwrap_redirector
+from transforms.fetch.ledger import conditional_headers, items_digest, next_state, sha256_hex
+from transforms.net.client import (
+    FetchError,
+    HttpClient,
+    HttpResponse,
+    TransportOptions,
+    build_transport,
+)
+from transforms.net.warc import close_transport
 
 STAGE = "read_feeds"
 COLLAPSE_STAGE = "collapse_entries"

@@ -26,8 +26,8 @@ import apache_beam as beam
 from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
 
-from transforms.common import FILTERED, filtered
-from transforms.records import (
+from transforms.core.outputs import FILTERED, filtered
+from transforms.core.records import (
     DeadLetter,
     FeedEntry,
     FeedSource,
@@ -36,8 +36,8 @@ from transforms.records import (
     FilteredItem,
     LedgerEntry,
 )
-from transforms.sinks import ReadParquetRecords
-from transforms.urls import normalize_url
+from transforms.core.urls import normalize_url
+from transforms.sinks.parquet import ReadParquetRecords
 
 LEDGER_STAGE = "ledger"
 FETCH_STAGE = "fetch_pages"

@@ -17,9 +17,20 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.charset import resolve_charset
-from transforms.common import DEAD, FILTERED, dead_letter, filtered
-from transforms.http import (
+from transforms.core.outputs import DEAD, FILTERED, dead_letter, filtered
+from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.fetch.politeness import (
+    FetchEngine,
+    HostBackoff,
+    HostGroup,
+    Outcome,
+    host_key,
+    split_host,
+    worker_slots,
+)
+from transforms.net.charset import resolve_charset
+from transforms.net.client import (
     NOT_MODIFIED,
     FetchError,
     HttpClient,
@@ -29,17 +40,6 @@ from transforms.http import (
     UrllibTransport,
     build_transport,
 )
-from transforms.politeness import (
-    FetchEngine,
-    HostBackoff,
-    HostGroup,
-    Outcome,
-    host_key,
-    split_host,
-    worker_slots,
-)
-from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import FetchSettings
 
 STAGE = "fetch_pages"
 BACKED_OFF = "hosts_backed_off"
@@ -138,7 +138,7 @@ def page_transport(fetch: FetchSettings, replay: TransportOptions | str | None) 
 def close_transport(transport: Optional[Transport]) -> None:
     """Close the transport's WARC archive file, if it writes one."""
     # Imported here: transforms.warc reads pages with this module's content-type rules.
-    from transforms.warc import close_transport as close_archive
+    from transforms.net.warc import close_transport as close_archive
 
     close_archive(transport)
 

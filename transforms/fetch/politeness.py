@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from transforms.common import dead_letter, filtered, unexpected
-from transforms.http import FetchError, HttpClient, HttpResponse
-from transforms.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import FetchSettings
+from transforms.core.outputs import dead_letter, filtered, unexpected
+from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.net.client import FetchError, HttpClient, HttpResponse
 
 STAGE = "fetch_pages"
 ROBOTS_ACCEPT = "text/plain, */*;q=0.1"

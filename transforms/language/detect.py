@@ -28,10 +28,10 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
 
-from transforms.common import DEAD, FILTERED, StageOutputs, unexpected
-from transforms.language_markers import marker_scores
-from transforms.records import Article
-from transforms.settings import LanguageSettings
+from transforms.core.outputs import DEAD, FILTERED, StageOutputs, unexpected
+from transforms.core.records import Article
+from transforms.core.settings import LanguageSettings
+from transforms.language.markers import marker_scores
 
 STAGE = "detect_language"
 UNDETERMINED = "und"

@@ -23,16 +23,16 @@ from typing import NamedTuple, Optional, Protocol
 import urllib3
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.netguard import (
+from transforms.core.settings import FetchSettings
+from transforms.core.timeutil import to_iso, utc_now_iso
+from transforms.core.urls import is_http_url, normalize_url, resolve_url
+from transforms.net.guard import (
     GUARDED_POOLS,
     BlockedAddressError,
     RequestContext,
     policy_for,
     set_request_context,
 )
-from transforms.settings import FetchSettings
-from transforms.timeutil import to_iso, utc_now_iso
-from transforms.urls import is_http_url, normalize_url, resolve_url
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -533,7 +533,7 @@ def build_transport(
     for the fetch caps.
     """
     # Imported here: transforms.warc builds on this module's types.
-    from transforms import warc
+    from transforms.net import warc
 
     options = replay if isinstance(replay, TransportOptions) else TransportOptions(replay=replay)
     transport: Transport

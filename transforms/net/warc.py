@@ -34,13 +34,13 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from transforms.common import DEAD, FILTERED, dead_letter, filtered, unexpected
-from transforms.fetch import HTML_TYPES, looks_like_html
-from transforms.http import RETRYABLE_STATUSES, FetchError, RawResponse, Transport
-from transforms.records import Article, DeadLetter, FeedEntry, FetchedPage, FilteredItem
-from transforms.settings import FetchSettings
-from transforms.timeutil import normalize_iso
-from transforms.urls import host_of, is_http_url, normalize_url
+from transforms.core.outputs import DEAD, FILTERED, dead_letter, filtered, unexpected
+from transforms.core.records import Article, DeadLetter, FeedEntry, FetchedPage, FilteredItem
+from transforms.core.settings import FetchSettings
+from transforms.core.timeutil import normalize_iso
+from transforms.core.urls import host_of, is_http_url, normalize_url
+from transforms.fetch.pages import HTML_TYPES, looks_like_html
+from transforms.net.client import RETRYABLE_STATUSES, FetchError, RawResponse, Transport
 
 STAGE = "read_warc"
 # A WARC file that cannot be read on (corrupt gzip, not a WARC) fails as a whole, like a feed.

@@ -18,8 +18,8 @@ from apache_beam.io.parquetio import ReadAllFromParquet
 from apache_beam.pvalue import PBegin, PCollection
 from apache_beam.transforms.combiners import Count
 
-from transforms.records import Article
-from transforms.schemas import from_row, to_table
+from transforms.core.records import Article
+from transforms.core.schemas import from_row, to_table
 
 UNPARTITIONED = ""
 

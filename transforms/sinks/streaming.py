@@ -21,9 +21,9 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms import combiners, trigger
 from apache_beam.transforms.window import FixedWindows, IntervalWindow
 
-from transforms.schemas import to_table
-from transforms.sinks import write_json
-from transforms.summary import FEED_STAGE, count_key
+from transforms.core.schemas import to_table
+from transforms.sinks.parquet import write_json
+from transforms.sinks.summary import FEED_STAGE, count_key
 
 
 class WindowFile(NamedTuple):

@@ -8,8 +8,7 @@ entries never existed for this run.
 from collections.abc import Mapping
 from typing import Any
 
-from transforms.politeness import HostBackoff
-from transforms.records import (
+from transforms.core.records import (
     Article,
     DeadLetter,
     FeedEntry,
@@ -19,7 +18,8 @@ from transforms.records import (
     LedgerEntry,
     Story,
 )
-from transforms.warc import FILES_STAGE as WARC_FILES_STAGE
+from transforms.fetch.politeness import HostBackoff
+from transforms.net.warc import FILES_STAGE as WARC_FILES_STAGE
 
 FEED_STAGE = "read_feeds"
 # Dead letters of these stages are sources failing as a whole (a feed, a WARC file): their items

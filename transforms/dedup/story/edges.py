@@ -48,7 +48,7 @@ from apache_beam.pvalue import AsDict, AsSingleton, PCollection
 from apache_beam.transforms import combiners
 from stop_words import LANGUAGE_MAPPING, get_stop_words
 
-from transforms.timeutil import parse_iso
+from transforms.core.timeutil import parse_iso
 
 STAGE = "dedup_story"
 
