@@ -1,6 +1,6 @@
 """``newsbeam eval <kind> DIR``: measure the pipeline's own code on a labelled directory.
 
-Each kind lives in ``pipelines/eval_<kind>.py`` with a ``main(argv) -> int``; every one prints a
+Each kind lives in ``evaluation/<kind>.py`` with a ``main(argv) -> int``; every one prints a
 table, or one JSON object with ``--json``.
 """
 
@@ -21,7 +21,7 @@ USAGE = "usage: newsbeam eval <kind> DIR [--json] [options]\n\nkinds:\n" + "\n".
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Dispatch to ``pipelines.eval_<kind>.main``."""
+    """Dispatch to ``evaluation.<kind>.main``."""
     args: list[str] = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help"}:
         print(USAGE)
@@ -31,9 +31,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"newsbeam eval: unknown kind {kind!r}\n\n{USAGE}", file=sys.stderr)
         return 2
     try:
-        module = importlib.import_module(f"pipelines.eval_{kind}")
+        module = importlib.import_module(f"evaluation.{kind}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"pipelines.eval_{kind}":
+        if exc.name != f"evaluation.{kind}":
             raise
         print(f"newsbeam eval: {kind} evaluation is not available in this build", file=sys.stderr)
         return 2

@@ -20,8 +20,9 @@ from langdetect import DetectorFactory
 from langdetect import detect as bare_detect
 from langdetect.lang_detect_exception import LangDetectException
 
+from transforms.core.langtags import UNDETERMINED, primary_subtag
 from transforms.core.settings import ConfigError, LanguageSettings, load_config
-from transforms.language.detect import UNDETERMINED, detect_language, load_models, primary_subtag
+from transforms.language.detect import detect_language, load_models
 
 # The languages issue 3 sets the goal on: the outlets' languages plus the big world languages.
 DEFAULT_LANGUAGES = (

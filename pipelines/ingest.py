@@ -30,34 +30,22 @@ from transforms.core.schemas import (
     STORY_SCHEMA,
 )
 from transforms.core.settings import PipelineConfig, load_config
+from transforms.core.tables import read_json, write_json
 from transforms.dedup.articles import DedupArticles
 from transforms.dedup.history import ReadHistory, history_files
 from transforms.dedup.near.edges import NearDupSettings
 from transforms.extract.article import ExtractArticles
+from transforms.feeds.collapse import CollapseEntries
 from transforms.feeds.outlets import feed_sources, load_outlets
-from transforms.feeds.read import CollapseEntries, ReadFeeds
-from transforms.fetch.ledger import (
-    ReadFeedStates,
-    ReadLedger,
-    RecordFetchOutcomes,
-    SkipFetchedLinks,
-)
+from transforms.feeds.read import ReadFeeds
+from transforms.feeds.state import ReadFeedStates
+from transforms.fetch.ledger import ReadLedger, RecordFetchOutcomes, SkipFetchedLinks
 from transforms.fetch.pages import FetchPages
+from transforms.fetch.warc_input import ReadWarcPages, fill_published_from_warc_date
 from transforms.language.detect import DetectLanguage
 from transforms.net.client import TransportOptions
-from transforms.net.warc import (
-    ReadWarcPages,
-    fill_published_from_warc_date,
-    is_warc_source,
-    warc_files,
-)
-from transforms.sinks.parquet import (
-    CountKeys,
-    WriteParquetTable,
-    article_partition,
-    read_json,
-    write_json,
-)
+from transforms.net.warc import is_warc_source, warc_files
+from transforms.sinks.parquet import CountKeys, WriteParquetTable, article_partition
 from transforms.sinks.summary import WARC_FILE_KEY, build_summary, count_key
 
 LOG = logging.getLogger("newsbeam.ingest")

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import pyarrow.dataset as ds
 
-from transforms.sinks.parquet import read_json
+from transforms.core.tables import read_json
 
 
 def _rows(path: Path, columns: list[str]) -> list[dict[str, Any]]:

@@ -34,8 +34,9 @@ from transforms.core.settings import PipelineConfig, StreamSettings, load_config
 from transforms.core.timeutil import parse_iso
 from transforms.dedup.streaming import SkipSeenLinks, StreamDedup
 from transforms.extract.article import ExtractArticles
+from transforms.feeds.collapse import CollapseEntries
 from transforms.feeds.outlets import feed_sources, load_outlets
-from transforms.feeds.read import CollapseEntries, ReadFeeds
+from transforms.feeds.read import ReadFeeds
 from transforms.fetch.pages import FetchPages
 from transforms.language.detect import DetectLanguage
 from transforms.sinks.streaming import SummarizeWindows, WriteWindowedParquet, stream_windows

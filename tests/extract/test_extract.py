@@ -6,14 +6,12 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import FIXTURES
 from transforms.core.records import Article, FeedEntry, FetchedPage, FilteredItem
 from transforms.core.settings import ExtractSettings
-from transforms.extract.article import (
+from transforms.extract.article import ExtractArticles, decode_html, extract_article
+from transforms.extract.body import (
     AnchorIndex,
-    ExtractArticles,
     clean_text,
-    decode_html,
     drop_leading_headline,
     drop_repeated_lines,
-    extract_article,
     merge_split_bodies,
     strip_inert,
     trim_trailing_links,

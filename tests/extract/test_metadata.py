@@ -3,13 +3,33 @@ import datetime as dt
 import lxml.html
 import pytest
 
-from transforms.extract import signals as md
+from transforms.extract.authors import choose_authors, clean_authors, jsonld_authors
+from transforms.extract.dates import (
+    DateCandidate,
+    ParsedDate,
+    choose_date,
+    dateline_dates,
+    jsonld_dates,
+    meta_dates,
+    parse_date,
+)
+from transforms.extract.fields import (
+    access_signals,
+    canonical_url,
+    categories,
+    description,
+    has_paywall_markup,
+    image_url,
+    tags,
+)
+from transforms.extract.signals import PageSignals, read_signals
+from transforms.extract.titles import choose_title, strip_site_name
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
 
 
-def signals(html: str, url: str = "https://daily.example.com/a/1") -> md.PageSignals:
-    return md.read_signals(lxml.html.fromstring(html), url)
+def signals(html: str, url: str = "https://daily.example.com/a/1") -> PageSignals:
+    return read_signals(lxml.html.fromstring(html), url)
 
 
 def head(*parts: str, body: str = "<p>x</p>") -> str:
@@ -42,13 +62,13 @@ def ld(json_text: str) -> str:
     ],
 )
 def test_parse_date_keeps_the_declared_form_and_the_utc_instant(value, utc, local, has_time):
-    parsed = md.parse_date(value, NOW)
-    assert parsed == md.ParsedDate(utc, local, has_time)
+    parsed = parse_date(value, NOW)
+    assert parsed == ParsedDate(utc, local, has_time)
 
 
 @pytest.mark.parametrize("value", ["2031-01-01", "1970-01-01T00:00:00Z", "yesterday", "", None])
 def test_parse_date_refuses_future_ancient_and_unparseable_values(value):
-    assert md.parse_date(value, NOW) is None
+    assert parse_date(value, NOW) is None
 
 
 def test_jsonld_graph_lists_and_nesting_are_read_and_articles_come_first():
@@ -63,17 +83,17 @@ def test_jsonld_graph_lists_and_nesting_are_read_and_articles_come_first():
             )
         )
     )
-    dates = md.jsonld_dates(sig, NOW)
+    dates = jsonld_dates(sig, NOW)
     assert [(d.date.local, d.source) for d in dates] == [
         ("2024-05-02T09:15:00+02:00", "jsonld"),
         ("2019-01-01", "jsonld"),
     ]
-    assert md.jsonld_authors(sig) == ["Ana Lima"]  # organisations are not authors
+    assert jsonld_authors(sig) == ["Ana Lima"]  # organisations are not authors
 
 
 def test_broken_jsonld_with_comments_and_trailing_commas_is_still_read():
     sig = signals(head(ld('<!-- {"@type": "BlogPosting", "datePublished": "2024-01-05",} -->')))
-    assert [d.date.local for d in md.jsonld_dates(sig, NOW)] == ["2024-01-05"]
+    assert [d.date.local for d in jsonld_dates(sig, NOW)] == ["2024-01-05"]
 
 
 def test_meta_dates_use_publication_keys_and_ignore_modified_ones():
@@ -83,7 +103,7 @@ def test_meta_dates_use_publication_keys_and_ignore_modified_ones():
             '<meta name="parsely-pub-date" content="2024-05-01T08:00:00Z">',
         )
     )
-    assert [d.date.utc for d in md.meta_dates(sig, NOW)] == ["2024-05-01T08:00:00Z"]
+    assert [d.date.utc for d in meta_dates(sig, NOW)] == ["2024-05-01T08:00:00Z"]
 
 
 def test_dateline_under_the_headline_skips_updated_dates():
@@ -92,29 +112,29 @@ def test_dateline_under_the_headline_skips_updated_dates():
         "<p>Updated May 3, 2024</p><p>Published on 1 May 2024</p><p>Text.</p>"
     )
     sig = signals(head(body=body))
-    assert [d.date.local for d in md.dateline_dates(sig, NOW)] == ["2024-05-01"]
+    assert [d.date.local for d in dateline_dates(sig, NOW)] == ["2024-05-01"]
 
 
 def test_jsonld_date_beats_a_feed_that_disagrees():
-    page = [md.DateCandidate(md.parse_date("2024-05-02T09:15:00+02:00", NOW), "jsonld")]
-    feed = md.parse_date("2024-05-04T12:00:00Z", NOW)  # re-stamped when the item was edited
-    chosen = md.choose_date(feed, page)
+    page = [DateCandidate(parse_date("2024-05-02T09:15:00+02:00", NOW), "jsonld")]
+    feed = parse_date("2024-05-04T12:00:00Z", NOW)  # re-stamped when the item was edited
+    chosen = choose_date(feed, page)
     assert chosen.source == "jsonld" and chosen.date.utc == "2024-05-02T07:15:00Z"
 
 
 def test_feed_time_fills_in_a_page_date_without_time_on_the_same_day():
-    page = [md.DateCandidate(md.parse_date("2024-05-02", NOW), "meta")]
-    feed = md.parse_date("2024-05-02T07:30:00Z", NOW)
-    assert md.choose_date(feed, page) == md.DateCandidate(feed, "feed")
+    page = [DateCandidate(parse_date("2024-05-02", NOW), "meta")]
+    feed = parse_date("2024-05-02T07:30:00Z", NOW)
+    assert choose_date(feed, page) == DateCandidate(feed, "feed")
     # Another day: the page's own date stands.
-    other = md.parse_date("2024-05-05T07:30:00Z", NOW)
-    assert md.choose_date(other, page).source == "meta"
+    other = parse_date("2024-05-05T07:30:00Z", NOW)
+    assert choose_date(other, page).source == "meta"
 
 
 def test_feed_date_is_used_when_the_page_has_none():
-    feed = md.parse_date("2024-05-02T07:30:00Z", NOW)
-    assert md.choose_date(feed, []) == md.DateCandidate(feed, "feed")
-    assert md.choose_date(None, []) is None
+    feed = parse_date("2024-05-02T07:30:00Z", NOW)
+    assert choose_date(feed, []) == DateCandidate(feed, "feed")
+    assert choose_date(None, []) is None
 
 
 # --- title -----------------------------------------------------------------------------------
@@ -131,12 +151,12 @@ def test_feed_date_is_used_when_the_page_has_none():
     ],
 )
 def test_strip_site_name(title, expected):
-    assert md.strip_site_name(title, {"coastal gazette"}) == expected
+    assert strip_site_name(title, {"coastal gazette"}) == expected
 
 
 def test_a_short_site_key_only_strips_whole_segments():
     keys = {"time", "time com"}  # from the host time.com
-    assert md.strip_site_name("Apple's time | Tech | TIME", keys) == "Apple's time | Tech"
+    assert strip_site_name("Apple's time | Tech | TIME", keys) == "Apple's time | Tech"
 
 
 def test_title_prefers_the_visible_headline_confirmed_by_another_source():
@@ -148,7 +168,7 @@ def test_title_prefers_the_visible_headline_confirmed_by_another_source():
             body="<h1>Coastal Gazette</h1><h1>Bridge reopens after three years</h1>",
         )
     )
-    assert md.choose_title(sig, None) == ("Bridge reopens after three years", "h1")
+    assert choose_title(sig, None) == ("Bridge reopens after three years", "h1")
 
 
 def test_title_takes_an_h1_that_starts_the_title_tag_with_an_unknown_suffix():
@@ -158,7 +178,7 @@ def test_title_takes_an_h1_that_starts_the_title_tag_with_an_unknown_suffix():
             body="<h1>Tiny houses: the pros and cons</h1>",
         )
     )
-    assert md.choose_title(sig, None) == ("Tiny houses: the pros and cons", "h1")
+    assert choose_title(sig, None) == ("Tiny houses: the pros and cons", "h1")
 
 
 def test_short_unconfirmed_h1_falls_back_to_structured_titles_then_feed():
@@ -168,8 +188,8 @@ def test_short_unconfirmed_h1_falls_back_to_structured_titles_then_feed():
             body="<h1>Blog</h1>",
         )
     )
-    assert md.choose_title(sig, "Feed title") == ("Ferry timetable changes for winter", "jsonld")
-    assert md.choose_title(signals(head(body="<p>x</p>")), "Feed title") == ("Feed title", "feed")
+    assert choose_title(sig, "Feed title") == ("Ferry timetable changes for winter", "jsonld")
+    assert choose_title(signals(head(body="<p>x</p>")), "Feed title") == ("Feed title", "feed")
 
 
 # --- authors ---------------------------------------------------------------------------------
@@ -195,13 +215,13 @@ def test_short_unconfirmed_h1_falls_back_to_structured_titles_then_feed():
     ],
 )
 def test_clean_authors(values, expected):
-    assert md.clean_authors(values) == expected
+    assert clean_authors(values) == expected
 
 
 def test_site_name_is_dropped_from_authors_unless_it_is_the_only_name():
     site = {"daily example"}
-    assert md.clean_authors(["Ana Lima, Daily Example"], site) == ["Ana Lima"]
-    assert md.clean_authors(["Daily Example"], site) == ["Daily Example"]
+    assert clean_authors(["Ana Lima, Daily Example"], site) == ["Ana Lima"]
+    assert clean_authors(["Daily Example"], site) == ["Daily Example"]
 
 
 def test_authors_come_from_jsonld_then_meta_then_feed_then_byline():
@@ -211,19 +231,19 @@ def test_authors_come_from_jsonld_then_meta_then_feed_then_byline():
             '<meta name="author" content="Joe Bloggs">',
         )
     )
-    assert md.choose_authors(both, ["Feed Person"]) == (["Ana Lima"], "jsonld")
+    assert choose_authors(both, ["Feed Person"]) == (["Ana Lima"], "jsonld")
     meta_only = signals(head('<meta name="author" content="By Joe Bloggs">'))
-    assert md.choose_authors(meta_only, ["Feed Person"]) == (["Joe Bloggs"], "meta")
+    assert choose_authors(meta_only, ["Feed Person"]) == (["Joe Bloggs"], "meta")
     byline = signals(head(body='<div class="author-name">Kim Park</div><p>Text.</p>'))
-    assert md.choose_authors(byline, ["Feed Person"]) == (["Feed Person"], "feed")
-    assert md.choose_authors(byline, []) == (["Kim Park"], "byline")
+    assert choose_authors(byline, ["Feed Person"]) == (["Feed Person"], "feed")
+    assert choose_authors(byline, []) == (["Kim Park"], "byline")
 
 
 def test_byline_inside_comments_is_ignored():
     sig = signals(
         head(body='<div class="comments"><span class="author-name">Random Reader</span></div>')
     )
-    assert md.choose_authors(sig, []) == ([], None)
+    assert choose_authors(sig, []) == ([], None)
 
 
 # --- links, image, sections, tags, description, access ----------------------------------------
@@ -242,11 +262,11 @@ def test_links_image_sections_tags_and_description():
         url="https://daily.example.com/a/1",
     )
     base = "https://daily.example.com/a/1"
-    assert md.canonical_url(sig, base) == "https://daily.example.com/2024/05/02/story"
-    assert md.image_url(sig, base) == "https://daily.example.com/img/lead.jpg"
-    assert md.categories(sig) == ["Transport", "City"]
-    assert md.tags(sig) == ["cycling", "transport", "council", "bikes"]
-    assert md.description(sig) == "Work starts in June."
+    assert canonical_url(sig, base) == "https://daily.example.com/2024/05/02/story"
+    assert image_url(sig, base) == "https://daily.example.com/img/lead.jpg"
+    assert categories(sig) == ["Transport", "City"]
+    assert tags(sig) == ["cycling", "transport", "council", "bikes"]
+    assert description(sig) == "Work starts in June."
 
 
 @pytest.mark.parametrize(
@@ -267,14 +287,14 @@ def test_links_image_sections_tags_and_description():
     ],
 )
 def test_access_signals(markup, free):
-    assert md.access_signals(signals(head(markup))).free is free
+    assert access_signals(signals(head(markup))).free is free
 
 
 def test_declared_word_count_and_paywall_markup():
     sig = signals(head(ld('{"@type": "NewsArticle", "wordCount": "950"}')))
-    assert md.access_signals(sig).declared_words == 950
-    assert md.has_paywall_markup(lxml.html.fromstring('<div><div class="c-paywall">x</div></div>'))
-    assert not md.has_paywall_markup(lxml.html.fromstring('<div><p class="subscribe">x</p></div>'))
+    assert access_signals(sig).declared_words == 950
+    assert has_paywall_markup(lxml.html.fromstring('<div><div class="c-paywall">x</div></div>'))
+    assert not has_paywall_markup(lxml.html.fromstring('<div><p class="subscribe">x</p></div>'))
 
 
 def test_an_all_caps_h1_takes_the_casing_of_the_source_that_confirms_it():
@@ -284,4 +304,4 @@ def test_an_all_caps_h1_takes_the_casing_of_the_source_that_confirms_it():
             body="<h1>TIPS FOR ONLINE SUCCESS</h1>",
         )
     )
-    assert md.choose_title(sig, None) == ("Tips for Online Success", "h1")
+    assert choose_title(sig, None) == ("Tips for Online Success", "h1")

@@ -6,13 +6,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import FIXTURES, write_recording
 from transforms.core.records import FeedEntry, FeedSource, FilteredItem
 from transforms.core.settings import FetchSettings
-from transforms.feeds.read import (
-    CollapseEntries,
-    FeedError,
-    ReadFeeds,
-    collapse_same_link,
-    parse_feed,
-)
+from transforms.feeds.collapse import CollapseEntries, collapse_same_link
+from transforms.feeds.parse import FeedError, parse_feed
+from transforms.feeds.read import ReadFeeds
 
 SOURCE = FeedSource("gazette", "https://news.example.org/rss", "Coastal Gazette", "GB", ["en"])
 FEED_URL = "https://news.example.org/rss"

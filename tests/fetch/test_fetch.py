@@ -7,9 +7,12 @@ from tests.conftest import FIXTURES
 from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
 from transforms.core.settings import FetchSettings
 from transforms.extract.article import decode_html
-from transforms.fetch.pages import FetchPages, fetch_page, looks_like_html, page_from_response
+from transforms.fetch.pages import FetchPages, fetch_page, page_from_response
 from transforms.net.charset import codec_for, declared_in_markup, resolve_charset
-from transforms.net.client import HttpClient, HttpResponse, UrllibTransport
+from transforms.net.client import HttpClient
+from transforms.net.content import looks_like_html
+from transforms.net.live import UrllibTransport
+from transforms.net.transport import HttpResponse
 
 # The test server is on 127.0.0.1 (refused by default); no pacing, to keep the tests quick.
 SETTINGS = FetchSettings(

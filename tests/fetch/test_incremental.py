@@ -24,14 +24,10 @@ from transforms.core.records import (
 from transforms.core.settings import config_from_mapping
 from transforms.dedup.history import history_files
 from transforms.feeds.read import poll_feed
-from transforms.fetch.ledger import (
-    conditional_headers,
-    items_digest,
-    ledger_entry,
-    next_state,
-    skip_fetched,
-)
-from transforms.net.client import HttpClient, UrllibTransport
+from transforms.feeds.state import conditional_headers, items_digest, next_state
+from transforms.fetch.ledger import ledger_entry, skip_fetched
+from transforms.net.client import HttpClient
+from transforms.net.live import UrllibTransport
 
 
 def _load_bench():

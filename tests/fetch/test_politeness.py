@@ -23,7 +23,9 @@ from transforms.fetch.politeness import (
     robots_from_response,
     split_host,
 )
-from transforms.net.client import FetchError, HttpClient, HttpResponse, UrllibTransport
+from transforms.net.client import HttpClient
+from transforms.net.live import UrllibTransport
+from transforms.net.transport import FetchError, HttpResponse
 from transforms.sinks.summary import build_summary, count_key
 
 # Server-side arrival times may be this much closer together than the client's starts.

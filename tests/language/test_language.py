@@ -8,6 +8,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import ROOT
 from tests.dedup.test_dedup import article
+from transforms.core.langtags import primary_subtag
 from transforms.core.settings import LanguageSettings
 from transforms.language.detect import (
     SOURCE_LANGDETECT,
@@ -21,7 +22,6 @@ from transforms.language.detect import (
     detection_sample,
     letter_count,
     parse_hints,
-    primary_subtag,
     script_check,
 )
 from transforms.language.markers import marker_scores
@@ -244,8 +244,8 @@ def test_results_are_repeatable_and_free_of_process_state():
 
 def test_results_match_a_fresh_process():
     code = (
-        "from transforms.language import detect_language\n"
-        "from transforms.settings import LanguageSettings\n"
+        "from transforms.language.detect import detect_language\n"
+        "from transforms.core.settings import LanguageSettings\n"
         f"print(tuple(detect_language({(EN[:60] + ' ' + ID[:60])!r}, LanguageSettings())))"
     )
     out = subprocess.run(

@@ -8,13 +8,7 @@ import pytest
 
 from tests.conftest import write_recording
 from transforms.core.settings import FetchSettings
-from transforms.net.client import (
-    FetchError,
-    HttpClient,
-    ReplayTransport,
-    UrllibTransport,
-    parse_retry_after,
-)
+from transforms.net.client import HttpClient, parse_retry_after
 from transforms.net.guard import (
     AddressPolicy,
     BlockedAddressError,
@@ -22,6 +16,9 @@ from transforms.net.guard import (
     policy_for,
     resolve_checked,
 )
+from transforms.net.live import UrllibTransport
+from transforms.net.recording import ReplayTransport
+from transforms.net.transport import FetchError
 
 # The test server listens on 127.0.0.1, which the default policy refuses.
 LOCAL = ("127.0.0.0/8",)

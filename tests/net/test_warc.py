@@ -13,7 +13,8 @@ from warcio.warcwriter import WARCWriter
 from pipelines.ingest import run
 from tests.conftest import FIXTURES, LocalServer, write_recording
 from transforms.core.settings import config_from_mapping
-from transforms.net.client import FetchError, HttpClient, TransportOptions, build_transport
+from transforms.net.client import HttpClient, TransportOptions, build_transport
+from transforms.net.transport import FetchError
 from transforms.net.warc import (
     WarcArchivingTransport,
     WarcReplayTransport,

@@ -15,7 +15,7 @@ from typing import Optional
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.core.records import DedupSignature
-from transforms.sinks.parquet import ReadParquetRecords
+from transforms.core.tables import ReadParquetRecords
 
 _PARTITION_RE = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 

@@ -17,101 +17,29 @@ a run never reads files written under its own run id (re-running a run id redoes
   failures (timeouts, 5xx, 429, connection errors) are not recorded: the next run tries again.
 """
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Optional, Union
 
 import apache_beam as beam
 from apache_beam.metrics.metric import Metrics
-from apache_beam.pvalue import PBegin, PCollection, TaggedOutput
+from apache_beam.pvalue import PCollection, TaggedOutput
 
 from transforms.core.outputs import FILTERED, filtered
 from transforms.core.records import (
     DeadLetter,
     FeedEntry,
-    FeedSource,
-    FeedState,
     FetchedPage,
     FilteredItem,
     LedgerEntry,
 )
+from transforms.core.tables import ReadParquetRecords
 from transforms.core.urls import normalize_url
-from transforms.sinks.parquet import ReadParquetRecords
 
 LEDGER_STAGE = "ledger"
 FETCH_STAGE = "fetch_pages"
 # Outcomes of the fetch stage that another fetch would only repeat: recorded in the ledger.
 LEDGER_DEAD_LETTERS = frozenset({"http_404", "http_410", "too_large"})
 LEDGER_FILTER_REASONS = frozenset({"not_html"})
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def items_digest(entries: Sequence[FeedEntry], rejected: Sequence[tuple[str, str, str]]) -> str:
-    """Hash of a feed's items (order-insensitive), ignoring channel fields like lastBuildDate."""
-    items = sorted(
-        json.dumps([e.link, e.guid, e.title, e.summary, e.published], ensure_ascii=False)
-        for e in entries
-    )
-    items.extend(sorted(json.dumps(list(r), ensure_ascii=False) for r in rejected))
-    return sha256_hex("\n".join(items).encode("utf-8"))
-
-
-def conditional_headers(previous: Optional[FeedState]) -> dict[str, str]:
-    """``If-None-Match`` / ``If-Modified-Since`` from the feed's stored validators."""
-    if previous is None:
-        return {}
-    headers = {}
-    if previous.etag:
-        headers["If-None-Match"] = previous.etag
-    if previous.last_modified:
-        headers["If-Modified-Since"] = previous.last_modified
-    return headers
-
-
-def next_state(
-    source: FeedSource,
-    previous: Optional[FeedState],
-    *,
-    status: int,
-    headers: Mapping[str, str],
-    body_sha256: str,
-    items_sha256: str,
-    entry_count: int,
-    changed: bool,
-    run_id: str,
-    now: str,
-) -> FeedState:
-    """The feed's state after this run's poll (validators of a 304 fall back to the stored ones)."""
-    keep = previous if status == 304 else None
-    return FeedState(
-        feed_url=source.feed_url,
-        outlet_id=source.outlet_id,
-        etag=headers.get("etag") or (keep.etag if keep else None),
-        last_modified=headers.get("last-modified") or (keep.last_modified if keep else None),
-        body_sha256=body_sha256,
-        items_sha256=items_sha256,
-        entry_count=entry_count,
-        status=status,
-        changed=changed,
-        checked_at=now,
-        changed_at=now if changed or previous is None else previous.changed_at,
-        run_id=run_id,
-    )
-
-
-def state_order(state: FeedState) -> tuple[str, str]:
-    """Which of two stored states of a feed is the latest."""
-    return (state.checked_at, state.run_id)
-
-
-def latest_state(states: Iterable[FeedState]) -> Optional[FeedState]:
-    """The most recent of a feed's stored states (None for none)."""
-    return max(states, key=state_order, default=None)
 
 
 def ledger_entry(
@@ -216,22 +144,6 @@ class RecordFetchOutcomes(beam.PTransform):
             >> beam.FlatMap(
                 lambda item: [e for e in [ledger_entry(item, run_id)] if e]
             ).with_output_types(LedgerEntry)
-        )
-
-
-class ReadFeedStates(beam.PTransform):
-    """Stored feed states of the given files -> ``(feed_url, latest FeedState)``."""
-
-    def __init__(self, paths: Iterable[str]) -> None:
-        super().__init__()
-        self._paths = list(paths)
-
-    def expand(self, pbegin: PBegin) -> PCollection:
-        return (
-            pbegin
-            | "FeedStateRecords" >> ReadParquetRecords(self._paths, FeedState)
-            | "KeyByFeed" >> beam.Map(lambda s: (s.feed_url, s))
-            | "LatestPerFeed" >> beam.CombinePerKey(latest_state)
         )
 
 

@@ -30,22 +30,17 @@ from transforms.fetch.politeness import (
     worker_slots,
 )
 from transforms.net.charset import resolve_charset
-from transforms.net.client import (
-    NOT_MODIFIED,
-    FetchError,
-    HttpClient,
-    HttpResponse,
-    Transport,
-    TransportOptions,
-    UrllibTransport,
-    build_transport,
-)
+from transforms.net.client import HttpClient, TransportOptions, build_transport
+from transforms.net.content import HTML_TYPES, looks_like_html
+from transforms.net.live import UrllibTransport
+from transforms.net.transport import NOT_MODIFIED, FetchError, HttpResponse, Transport
+from transforms.net.warc import close_transport as close_archive
 
 STAGE = "fetch_pages"
 BACKED_OFF = "hosts_backed_off"
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
-HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml", "text/xml"})
-_HTML_SNIFF = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml")
+
+
 # Host groups one engine works on at once: a few per request slot, since a paced host uses its
 # slot only part of the time (the rest it waits for its next turn).
 _GROUPS_PER_SLOT = 4
@@ -58,12 +53,6 @@ class FetchOutputs(NamedTuple):
     filtered: PCollection
     dead_letters: PCollection
     hosts_backed_off: PCollection
-
-
-def looks_like_html(body: bytes) -> bool:
-    """Sniff an HTML document when the server sent no usable Content-Type."""
-    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
-    return head.startswith(_HTML_SNIFF) or b"<html" in head
 
 
 def page_from_response(
@@ -137,9 +126,6 @@ def page_transport(fetch: FetchSettings, replay: TransportOptions | str | None) 
 
 def close_transport(transport: Optional[Transport]) -> None:
     """Close the transport's WARC archive file, if it writes one."""
-    # Imported here: transforms.warc reads pages with this module's content-type rules.
-    from transforms.net.warc import close_transport as close_archive
-
     close_archive(transport)
 
 

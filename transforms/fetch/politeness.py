@@ -31,7 +31,8 @@ from protego import Protego
 from transforms.core.outputs import dead_letter, filtered, unexpected
 from transforms.core.records import DeadLetter, FeedEntry, FetchedPage, FilteredItem
 from transforms.core.settings import FetchSettings
-from transforms.net.client import FetchError, HttpClient, HttpResponse
+from transforms.net.client import HttpClient
+from transforms.net.transport import FetchError, HttpResponse
 
 STAGE = "fetch_pages"
 ROBOTS_ACCEPT = "text/plain, */*;q=0.1"

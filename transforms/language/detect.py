@@ -28,13 +28,13 @@ from langdetect import DetectorFactory
 from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
 
+from transforms.core.langtags import UNDETERMINED, primary_subtag
 from transforms.core.outputs import DEAD, FILTERED, StageOutputs, unexpected
 from transforms.core.records import Article
 from transforms.core.settings import LanguageSettings
 from transforms.language.markers import marker_scores
 
 STAGE = "detect_language"
-UNDETERMINED = "und"
 _INIT_LOCK = threading.Lock()
 _FASTTEXT: list[Any] = []
 
@@ -138,14 +138,6 @@ def load_models() -> None:
     """Load both detectors now (DoFn setup, benchmarks) instead of on first use."""
     _factory()
     _fasttext()
-
-
-def primary_subtag(code: Optional[str]) -> Optional[str]:
-    """Reduce a language tag (``zh-cn``, ``en_US``) to its lowercase primary subtag."""
-    if not code:
-        return None
-    head = code.strip().lower().replace("_", "-").split("-")[0]
-    return head if 2 <= len(head) <= 3 and head.isalpha() else None
 
 
 def clean_text(text: str) -> str:

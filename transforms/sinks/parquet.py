@@ -5,21 +5,19 @@ Files are written with pyarrow through Beam's FileSystems (local paths, gs://, s
 is written under a temporary name and renamed, so readers never see half a file.
 """
 
-import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.parquetio import ReadAllFromParquet
-from apache_beam.pvalue import PBegin, PCollection
+from apache_beam.pvalue import PCollection
 from apache_beam.transforms.combiners import Count
 
 from transforms.core.records import Article
-from transforms.core.schemas import from_row, to_table
+from transforms.core.schemas import to_table
 
 UNPARTITIONED = ""
 
@@ -170,40 +168,6 @@ class _DictMergeFn(beam.CombineFn):
 
     def extract_output(self, acc: dict[str, int]) -> dict[str, int]:
         return dict(sorted(acc.items()))
-
-
-class ReadParquetRecords(beam.PTransform):
-    """The records stored in the given Parquet files (an empty PCollection when there are none)."""
-
-    def __init__(self, paths: Iterable[str], record_type: Any) -> None:
-        super().__init__()
-        self._paths = list(paths)
-        self._record_type = record_type
-
-    def expand(self, pbegin: PBegin) -> PCollection:
-        record_type = self._record_type
-        return (
-            pbegin
-            | "Files" >> beam.Create(self._paths)
-            | "ReadRows" >> ReadAllFromParquet()
-            | "ToRecords" >> beam.Map(from_row, record_type).with_output_types(record_type)
-        )
-
-
-def write_json(path: str, payload: Mapping[str, Any]) -> None:
-    """Write a JSON document through Beam's FileSystems (atomic rename)."""
-    temp = path + ".tmp"
-    with FileSystems.create(temp) as handle:
-        handle.write(json.dumps(payload, indent=2, sort_keys=True).encode("utf-8") + b"\n")
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temp], [path])
-
-
-def read_json(path: str) -> dict[str, Any]:
-    """Read a JSON document through Beam's FileSystems."""
-    with FileSystems.open(path) as handle:
-        return dict(json.loads(handle.read().decode("utf-8")))
 
 
 class CountKeys(beam.PTransform):

@@ -22,7 +22,7 @@ from apache_beam.transforms import combiners, trigger
 from apache_beam.transforms.window import FixedWindows, IntervalWindow
 
 from transforms.core.schemas import to_table
-from transforms.sinks.parquet import write_json
+from transforms.core.tables import write_json
 from transforms.sinks.summary import FEED_STAGE, count_key
 
 

@@ -19,7 +19,7 @@ from transforms.core.records import (
     Story,
 )
 from transforms.fetch.politeness import HostBackoff
-from transforms.net.warc import FILES_STAGE as WARC_FILES_STAGE
+from transforms.fetch.warc_input import FILES_STAGE as WARC_FILES_STAGE
 
 FEED_STAGE = "read_feeds"
 # Dead letters of these stages are sources failing as a whole (a feed, a WARC file): their items
