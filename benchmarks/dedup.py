@@ -48,7 +48,8 @@ import pyarrow.parquet as pq  # noqa: E402
 from synthetic import build  # noqa: E402
 
 from evaluation.planted import pair_jaccards, score_edges  # noqa: E402
-from transforms.dedup.near.edges import NearDupSettings, tokens  # noqa: E402
+from transforms.dedup.near.hashing import tokens  # noqa: E402
+from transforms.dedup.near.settings import NearDupSettings  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -21,12 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transforms.dedup.story.edges import (  # noqa: E402
-    StorySettings,
-    evaluate_same_story,
-    event_split,
-    load_labelled,
-)
+from evaluation.stories import evaluate_same_story, event_split, load_labelled  # noqa: E402
+from transforms.dedup.story.settings import StorySettings  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "corpus" / "dedup" / "giveme5w1h"
 # The grid: how weak edges are admitted (rank rule and k), the weak and the strong threshold.

@@ -21,11 +21,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from evaluation.planted import evaluate_planted
+from evaluation.stories import components, load_labelled, pairwise_scores, shingle_edges
 from transforms.core.records import SCHEMA_VERSION, Article
 from transforms.core.textutil import content_hash, word_count
 from transforms.core.urls import normalize_url, stable_id
 from transforms.dedup.articles import DedupArticles
-from transforms.dedup.story.edges import components, load_labelled, pairwise_scores, shingle_edges
 
 FETCHED_AT = "2000-01-01T00:00:00Z"
 

@@ -20,13 +20,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.dedup.near.edges import (
-    DEFAULT_SETTINGS,
-    NearDuplicateEdges,
-    NearDupSettings,
-    shingle_batch,
-    tokens,
-)
+from transforms.dedup.near.edges import NearDuplicateEdges
+from transforms.dedup.near.hashing import shingle_batch, tokens
+from transforms.dedup.near.settings import DEFAULT_SETTINGS, NearDupSettings
 
 # Sentence ends: the split happens on whitespace only, so joining with spaces keeps every token.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\s*\n\s*")

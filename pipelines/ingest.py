@@ -4,22 +4,19 @@ python -m pipelines.ingest --outlets seeds/outlets.yaml --output out/ [--replay 
 python -m pipelines.ingest --warc_input 'crawl/*.warc.gz' --output out/   # WARC pages, no feeds
 """
 
-import argparse
-import datetime as dt
 import logging
-import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.pvalue import PCollection
 from apache_beam.transforms.combiners import Count
 
-from transforms.core.records import Article, FeedSource
+from pipelines.ingest_job import IngestJob, job_from_args, parse_args, pipeline_options
+from pipelines.report import format_summary
+from transforms.core import Article, FeedSource
 from transforms.core.schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
@@ -29,56 +26,27 @@ from transforms.core.schemas import (
     SIGNATURE_SCHEMA,
     STORY_SCHEMA,
 )
-from transforms.core.settings import PipelineConfig, load_config
 from transforms.core.tables import read_json, write_json
-from transforms.dedup.articles import DedupArticles
-from transforms.dedup.history import ReadHistory, history_files
-from transforms.dedup.near.edges import NearDupSettings
-from transforms.extract.article import ExtractArticles
-from transforms.feeds.collapse import CollapseEntries
-from transforms.feeds.outlets import feed_sources, load_outlets
-from transforms.feeds.read import ReadFeeds
-from transforms.feeds.state import ReadFeedStates
-from transforms.fetch.ledger import ReadLedger, RecordFetchOutcomes, SkipFetchedLinks
-from transforms.fetch.pages import FetchPages
-from transforms.fetch.warc_input import ReadWarcPages, fill_published_from_warc_date
-from transforms.language.detect import DetectLanguage
-from transforms.net.client import TransportOptions
-from transforms.net.warc import is_warc_source, warc_files
-from transforms.sinks.parquet import CountKeys, WriteParquetTable, article_partition
-from transforms.sinks.summary import WARC_FILE_KEY, build_summary, count_key
+from transforms.dedup import DedupArticles, ReadHistory
+from transforms.dedup.history import history_files
+from transforms.dedup.near import NearDupSettings
+from transforms.extract import ExtractArticles
+from transforms.feeds import CollapseEntries, ReadFeeds, ReadFeedStates
+from transforms.fetch import (
+    FetchPages,
+    ReadLedger,
+    ReadWarcPages,
+    RecordFetchOutcomes,
+    SkipFetchedLinks,
+)
+from transforms.fetch.warc_input import fill_published_from_warc_date
+from transforms.language import DetectLanguage
+from transforms.net import TransportOptions
+from transforms.sinks import CountKeys, WriteParquetTable, build_summary
+from transforms.sinks.parquet import article_partition
+from transforms.sinks.summary import WARC_FILE_KEY, count_key
 
 LOG = logging.getLogger("newsbeam.ingest")
-# FnApiRunner, chosen explicitly: Beam's DirectRunner first tries to download the Prism binary and
-# silently switches engines depending on network access (STYLE.md).
-DEFAULT_RUNNER = "FnApiRunner"
-_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class IngestJob:
-    """Everything one batch run needs, resolved and validated before the graph is built."""
-
-    sources: tuple[FeedSource, ...]
-    output: str
-    config: PipelineConfig
-    run_id: str
-    replay_dir: Optional[str] = None
-    # The day cross-run dedup counts its history window back from (dedup.history_days); also
-    # the window of the feed state and ledger (incremental.retention_days) and their partition.
-    as_of: dt.date = dt.date(1970, 1, 1)
-    # Conditional GET for feeds and the seen-URL ledger (transforms/incremental.py).
-    incremental: bool = False
-    # Write every raw response to <output>/warc/ (transforms/warc.py).
-    archive_warc: bool = False
-    # Read pages from these WARC files instead of feeds (a glob; CC-NEWS-style input).
-    warc_input: Optional[str] = None
-
-
-def default_run_id(now: Optional[dt.datetime] = None) -> str:
-    """Return a sortable run id from the current UTC time (``20261125T175600Z``)."""
-    moment = now or dt.datetime.now(dt.UTC)
-    return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 def table_paths(output: str) -> dict[str, str]:
@@ -352,89 +320,6 @@ def _write_summaries(summary: dict[str, Any], output: str, run_id: str) -> dict[
     return summary
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[str]]:
-    """Split our arguments from Beam's pipeline flags."""
-    parser = argparse.ArgumentParser(prog="newsbeam ingest", description=__doc__)
-    parser.add_argument("--outlets", default=None, help="outlets YAML or OPML file")
-    parser.add_argument(
-        "--warc_input",
-        default=None,
-        help="read article pages from these WARC files (glob) instead of feeds (CC-NEWS)",
-    )
-    parser.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
-    parser.add_argument("--config", default=None, help="YAML config (default: config/default.yaml)")
-    parser.add_argument(
-        "--replay",
-        default=None,
-        help="serve HTTP from a recording directory, or from WARC files (file, directory, glob)",
-    )
-    parser.add_argument(
-        "--incremental",
-        action="store_true",
-        help="conditional GET for feeds and skip links fetched before (incremental.enabled)",
-    )
-    parser.add_argument(
-        "--archive_warc",
-        action="store_true",
-        help="write every response to <output>/warc/*.warc.gz (warc.archive)",
-    )
-    parser.add_argument("--run_id", default=None, help="id used in output file names")
-    parser.add_argument(
-        "--as_of",
-        default=None,
-        type=dt.date.fromisoformat,
-        help="day (YYYY-MM-DD) the dedup history window ends on (default: today, UTC)",
-    )
-    return parser.parse_known_args(list(argv) if argv is not None else None)
-
-
-def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
-    """Build Beam options, choosing the runner explicitly when the user did not."""
-    options = PipelineOptions(list(beam_args))
-    standard = options.view_as(StandardOptions)
-    if not standard.runner:
-        standard.runner = DEFAULT_RUNNER
-    return options
-
-
-def check_sources(replay: Optional[str], warc_input: Optional[str]) -> None:
-    """Fail before the job starts when --replay or --warc_input names nothing readable."""
-    if replay:
-        if is_warc_source(replay):
-            if not warc_files(replay):
-                raise ValueError(f"--replay {replay!r}: no .warc/.warc.gz files there")
-        elif not FileSystems.exists(FileSystems.join(replay, "index.jsonl")):
-            raise ValueError(
-                f"--replay {replay!r}: neither WARC files nor a recording directory (index.jsonl)"
-            )
-    if warc_input and not warc_files(warc_input):
-        raise ValueError(f"--warc_input {warc_input!r}: no .warc/.warc.gz files match")
-
-
-def job_from_args(args: argparse.Namespace) -> IngestJob:
-    """Resolve command-line arguments into a validated IngestJob."""
-    run_id = args.run_id or default_run_id()
-    if not _RUN_ID_RE.match(run_id):
-        raise ValueError(f"--run_id {run_id!r} must match {_RUN_ID_RE.pattern}")
-    if (args.outlets is None) == (args.warc_input is None):
-        raise ValueError("give exactly one of --outlets (feeds) and --warc_input (WARC files)")
-    check_sources(args.replay, args.warc_input)
-    config = load_config(args.config)
-    sources = tuple(feed_sources(load_outlets(args.outlets))) if args.outlets else ()
-    return IngestJob(
-        sources=sources,
-        output=args.output,
-        config=config,
-        run_id=run_id,
-        replay_dir=args.replay,
-        as_of=args.as_of or dt.datetime.now(dt.UTC).date(),
-        # WARC input fetches nothing: there is no feed to poll and no response to archive.
-        incremental=not args.warc_input and (args.incremental or config.incremental.enabled),
-        archive_warc=not args.warc_input and (args.archive_warc or config.warc.archive),
-        warc_input=args.warc_input,
-    )
-
-
 def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     """Run the batch job to completion; return the run summary."""
     args, beam_args = parse_args(argv)
@@ -462,30 +347,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     print(format_summary(summary))
     return 0 if summary["balance"]["balanced"] else 1
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """Render the run summary for a terminal."""
-    arts = summary["articles"]
-    lines = [
-        f"run {summary['run_id']} -> {summary['output']}",
-        f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed"
-        + (
-            f", {summary['feeds']['not_modified']} not modified"
-            if "not_modified" in summary["feeds"]
-            else ""
-        ),
-        f"  entries in: {summary['entries_in']}",
-        f"  articles written: {arts['written']} ({arts['unique']} originals, of which "
-        f"{arts['same_story']} joined another article's story; {arts['duplicates_total']} "
-        f"labelled copies {arts['duplicates']})",
-        f"  stories: {summary['stories']['touched']} "
-        f"({summary['stories']['multi_outlet']} covered by several outlets)",
-        f"  filtered: {summary['filtered']['total']} {summary['filtered']['by_stage']}",
-        f"  dead letters: {summary['dead_letters']['total']} {summary['dead_letters']['by_stage']}",
-        f"  balanced: {summary['balance']['balanced']}",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

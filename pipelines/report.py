@@ -1,4 +1,4 @@
-"""Print a short report of a finished run: where the tables are and what is in them.
+"""What a run did, for a terminal: the run summary, and a report of a finished run's tables.
 
 python -m pipelines.report OUTPUT_DIR
 """
@@ -53,6 +53,30 @@ def report(output: str) -> str:
         'query: duckdb -c "SELECT outlet_id, language, title FROM '
         f"read_parquet('{root}/articles/**/*.parquet', hive_partitioning=true) LIMIT 10\""
     )
+    return "\n".join(lines)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Render the run summary for a terminal."""
+    arts = summary["articles"]
+    lines = [
+        f"run {summary['run_id']} -> {summary['output']}",
+        f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed"
+        + (
+            f", {summary['feeds']['not_modified']} not modified"
+            if "not_modified" in summary["feeds"]
+            else ""
+        ),
+        f"  entries in: {summary['entries_in']}",
+        f"  articles written: {arts['written']} ({arts['unique']} originals, of which "
+        f"{arts['same_story']} joined another article's story; {arts['duplicates_total']} "
+        f"labelled copies {arts['duplicates']})",
+        f"  stories: {summary['stories']['touched']} "
+        f"({summary['stories']['multi_outlet']} covered by several outlets)",
+        f"  filtered: {summary['filtered']['total']} {summary['filtered']['by_stage']}",
+        f"  dead letters: {summary['dead_letters']['total']} {summary['dead_letters']['by_stage']}",
+        f"  balanced: {summary['balance']['balanced']}",
+    ]
     return "\n".join(lines)
 
 

@@ -28,18 +28,17 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.window import FixedWindows
 
-from transforms.core.records import FeedSource
+from transforms.core import FeedSource, PipelineConfig, load_config
 from transforms.core.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FILTERED_SCHEMA
-from transforms.core.settings import PipelineConfig, StreamSettings, load_config
+from transforms.core.settings import StreamSettings
 from transforms.core.timeutil import parse_iso
-from transforms.dedup.streaming import SkipSeenLinks, StreamDedup
-from transforms.extract.article import ExtractArticles
-from transforms.feeds.collapse import CollapseEntries
-from transforms.feeds.outlets import feed_sources, load_outlets
-from transforms.feeds.read import ReadFeeds
-from transforms.fetch.pages import FetchPages
-from transforms.language.detect import DetectLanguage
-from transforms.sinks.streaming import SummarizeWindows, WriteWindowedParquet, stream_windows
+from transforms.dedup import SkipSeenLinks, StreamDedup
+from transforms.extract import ExtractArticles
+from transforms.feeds import CollapseEntries, ReadFeeds, feed_sources, load_outlets
+from transforms.fetch import FetchPages
+from transforms.language import DetectLanguage
+from transforms.sinks import SummarizeWindows, WriteWindowedParquet
+from transforms.sinks.streaming import stream_windows
 
 LOG = logging.getLogger("newsbeam.stream")
 # Never Beam's default DirectRunner: it downloads Prism when online and silently falls back to

@@ -19,13 +19,13 @@ from transforms.dedup.articles import (
     star_edges,
     stored_edges,
 )
-from transforms.dedup.near.edges import (
-    NearDupSettings,
+from transforms.dedup.near.hashing import (
     exact_jaccard,
     minhash_batch,
     pack_signature,
     shingle_hashes,
 )
+from transforms.dedup.near.settings import NearDupSettings
 
 
 def article(

@@ -14,23 +14,21 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from evaluation.planted import evaluate_planted, plant_copy, run_edges, split_sentences
 from tests.conftest import FIXTURES, ROOT
-from transforms.dedup.near.edges import (
-    BandEntries,
-    NearDuplicateEdges,
-    NearDupSettings,
-    _set_jaccard,
+from transforms.dedup.near.edges import NearDuplicateEdges
+from transforms.dedup.near.hashing import (
     band_keys,
     estimated_jaccard,
     exact_jaccard,
-    find_candidates,
     minhash_batch,
     pack_signature,
+    set_jaccard,
     shingle_batch,
     shingle_hashes,
-    sign_texts,
     tokens,
     unpack_signature,
 )
+from transforms.dedup.near.pairs import BandEntries, find_candidates, sign_texts
+from transforms.dedup.near.settings import NearDupSettings
 
 SETTINGS = NearDupSettings()
 SENTENCES = (FIXTURES / "neardup" / "sentences.txt").read_text("utf-8").splitlines()
@@ -342,7 +340,7 @@ def test_fingerprint_jaccard_stays_close_to_exact():
         copy = light_copy(text, seed=n, target=0.8)
         batch, _ = sign_texts([("a", text), ("b", copy)], SETTINGS)
         assert batch is not None
-        fingerprint = _set_jaccard(batch.fingerprints(0), batch.fingerprints(1))
+        fingerprint = set_jaccard(batch.fingerprints(0), batch.fingerprints(1))
         errors.append(abs(fingerprint - exact_jaccard(text, copy, SETTINGS)))
     # A 24-bit collision (one in ~10^4 such pairs) would move J by 1/|union| (~0.007 here).
     assert max(errors) < 0.008

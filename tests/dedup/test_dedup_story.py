@@ -12,40 +12,44 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
-from tests.conftest import FIXTURES, corpus_dir
-from transforms.dedup.story.edges import (
-    EmbeddingBlendScorer,
-    EmbedStories,
-    IdfTable,
-    SameStoryEdges,
-    StoryEdge,
-    StoryFeatures,
-    StorySettings,
-    TermScorer,
-    candidate_pairs,
+from evaluation.stories import (
     components,
     edge_scores,
     evaluate_same_story,
     event_split,
-    extract_dates,
-    fold_token,
-    idf_value,
-    keep_edge,
     load_labelled,
-    name_keys,
-    neighbour_votes,
-    number_term,
     pairwise_scores,
-    parse_number,
     run_same_story_edges,
     shingle_edges,
-    story_features,
-    story_similarity,
+)
+from tests.conftest import FIXTURES, corpus_dir
+from transforms.dedup.story.edges import (
+    SameStoryEdges,
+    candidate_pairs,
+    keep_edge,
+    neighbour_votes,
     time_buckets,
-    token_key,
-    vector_cosine,
     vector_keys,
 )
+from transforms.dedup.story.embeddings import EmbedStories
+from transforms.dedup.story.features import (
+    extract_dates,
+    fold_token,
+    name_keys,
+    number_term,
+    parse_number,
+    story_features,
+    token_key,
+)
+from transforms.dedup.story.scoring import (
+    EmbeddingBlendScorer,
+    IdfTable,
+    TermScorer,
+    idf_value,
+    story_similarity,
+    vector_cosine,
+)
+from transforms.dedup.story.settings import StoryEdge, StoryFeatures, StorySettings
 
 STORY = FIXTURES / "story"
 
@@ -500,7 +504,7 @@ def test_sentence_transformer_handler_embeds_offline_when_the_extra_is_installed
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"embeddings extra not installed ({module})")
     monkeypatch.setitem(os.environ, "HF_HUB_OFFLINE", "1")
-    from transforms.dedup.story.edges import SentenceEmbeddingHandler, embedding_text
+    from transforms.dedup.story.embeddings import SentenceEmbeddingHandler, embedding_text
 
     rows = {r["file"]: r for r in fixture_articles()}
     wire = rows["en-wire-putin-kim-gifts.txt"]

@@ -63,13 +63,13 @@ def test_dags_and_tasks(dag_module):
 
 @pytest.mark.parametrize("task", ["ingest_dataflow", "ingest_local"])
 def test_task_options_parse_as_newsbeam_ingest_arguments(dag_module, task):
-    from pipelines import ingest
+    from pipelines import ingest_job
 
     dag = dag_module.daily if task == "ingest_dataflow" else dag_module.local
     operator = dag.get_task(task)
     options = {key: render(value) for key, value in operator.pipeline_options.items()}
     # The hook turns the dict into flags exactly like this (True -> bare switch).
-    args, beam_args = ingest.parse_args(beam_options_to_args(options))
+    args, beam_args = ingest_job.parse_args(beam_options_to_args(options))
     assert args.run_id == "20261125"
     assert str(args.as_of) == "2026-11-25"
     ours = set(vars(args))

@@ -63,9 +63,9 @@ def no_network(monkeypatch):
 
 
 def build_batch(p, output):
-    from pipelines import ingest
+    from pipelines import ingest, ingest_job
 
-    args, _ = ingest.parse_args(
+    args, _ = ingest_job.parse_args(
         [
             "--outlets",
             str(DEMO / "outlets.yaml"),
@@ -77,7 +77,7 @@ def build_batch(p, output):
             "2026-11-25",
         ]
     )
-    ingest.build_pipeline(p, ingest.job_from_args(args))
+    ingest.build_pipeline(p, ingest_job.job_from_args(args))
 
 
 def build_stream(p, output):
@@ -125,7 +125,7 @@ CASES = [
 def test_dataflow_dry_run_builds_the_job_graph(
     build, extra_args, labels, job_type, tmp_path, no_network
 ):
-    from pipelines.ingest import pipeline_options
+    from pipelines.ingest_job import pipeline_options
 
     options = pipeline_options([*dataflow_args("newsbeam-dry-run"), *extra_args])
     p = beam.Pipeline(options=options)
@@ -156,7 +156,7 @@ def test_dataflow_dry_run_builds_the_job_graph(
         assert sdist.name == "newsbeam-0.1.0.tar.gz"
         with tarfile.open(sdist) as tar:
             names = set(tar.getnames())
-        for member in ("pyproject.toml", "pipelines/ingest.py", "transforms/dedup.py"):
+        for member in ("pyproject.toml", "pipelines/ingest.py", "transforms/dedup/articles.py"):
             assert f"newsbeam-0.1.0/{member}" in names
     finally:
         # Beam leaves its staging temp directory behind after a dry run.
@@ -197,23 +197,23 @@ def template_parameters():
 
 
 def test_template_parameters_are_exactly_the_ingest_options():
-    from pipelines import ingest
+    from pipelines import ingest_job
 
-    options = set(vars(ingest.parse_args(["--output", "x"])[0]))
+    options = set(vars(ingest_job.parse_args(["--output", "x"])[0]))
     assert set(template_parameters()) == options - NOT_IN_TEMPLATE
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_each_template_parameter_reaches_ingest_and_its_regex_checks_values(name):
     from deploy.flex.launch import translate
-    from pipelines import ingest
+    from pipelines import ingest_job
 
     param = template_parameters()[name]
     assert all(re.fullmatch(rx, GOOD[name]) for rx in param["regexes"]), param["regexes"]
     assert not all(re.fullmatch(rx, BAD[name]) for rx in param["regexes"]), param["regexes"]
     assert param["helpText"] and param["label"]
     required = [] if name == "output" else ["--output", "gs://bucket/out"]
-    args, beam_args = ingest.parse_args(translate([*required, f"--{name}={GOOD[name]}"]))
+    args, beam_args = ingest_job.parse_args(translate([*required, f"--{name}={GOOD[name]}"]))
     # Parsed as our option, not passed through to Beam as an unknown flag.
     assert beam_args == ["--runner=DataflowRunner"]
     value = getattr(args, name)
@@ -224,9 +224,9 @@ def test_each_template_parameter_reaches_ingest_and_its_regex_checks_values(name
 
 
 def test_template_run_id_regex_is_the_pipelines_own():
-    from pipelines import ingest
+    from pipelines import ingest_job
 
-    assert template_parameters()["run_id"]["regexes"] == [ingest._RUN_ID_RE.pattern]
+    assert template_parameters()["run_id"]["regexes"] == [ingest_job.RUN_ID_RE.pattern]
 
 
 def test_launcher_switches_and_runner():

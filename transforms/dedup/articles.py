@@ -34,13 +34,11 @@ from transforms.core.outputs import FILTERED, filtered
 from transforms.core.records import Article, DedupSignature, Story
 from transforms.core.urls import stable_id, url_key
 from transforms.dedup.components import ConnectedComponents
-from transforms.dedup.near.edges import NearDupEdge, NearDuplicateEdges, NearDupSettings
-from transforms.dedup.story.edges import (
-    SameStoryEdges,
-    StoryFeatures,
-    StorySettings,
-    story_features,
-)
+from transforms.dedup.near.edges import NearDuplicateEdges
+from transforms.dedup.near.settings import NearDupEdge, NearDupSettings
+from transforms.dedup.story.edges import SameStoryEdges
+from transforms.dedup.story.features import story_features
+from transforms.dedup.story.settings import StoryFeatures, StorySettings
 
 STAGE = "dedup"
 # Lower rank = stronger evidence; a row reports the strongest layer that linked it.
