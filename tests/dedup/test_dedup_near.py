@@ -104,7 +104,8 @@ def test_signatures_are_the_same_in_another_process():
     text = articles(1, seed=3)[0]
     here = pack_signature(minhash_batch([shingle_hashes(text, SETTINGS)], SETTINGS)[0])
     code = (
-        "import sys; from transforms.dedup_near import *; s = NearDupSettings(); "
+        "import sys; from transforms.dedup.near.hashing import minhash_batch, pack_signature, "
+        "shingle_hashes; from transforms.dedup.near import NearDupSettings; s = NearDupSettings(); "
         "sig = minhash_batch([shingle_hashes(sys.stdin.read(), s)], s)[0]; "
         "sys.stdout.write(pack_signature(sig).hex())"
     )
