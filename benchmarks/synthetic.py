@@ -5,7 +5,7 @@
 Sentences: lingua's ``sentences/<lang>.txt`` (15 languages, 1,000 real sentences each) plus the
 sentences of giveme5w1h's news articles (English). An original article is 10-40 distinct sentences
 of one language. 20% of all articles are planted copies of originals, made by
-``transforms.dedup_near_eval.plant_copy`` (light edits down to a true 5-shingle Jaccard drawn from
+``evaluation.planted.plant_copy`` (light edits down to a true 5-shingle Jaccard drawn from
 0.5-0.95). Output, deterministic for a seed: ``shard-NNN.parquet`` (``id``, ``text``) and
 ``truth.parquet`` (``a``, ``b``, ``jaccard``: every pair inside a planted group, with its exact
 Jaccard). The copies of shard s are made from the originals of shard s-1, so a copy and its

@@ -37,9 +37,9 @@ class IngestJob:
     # The day cross-run dedup counts its history window back from (dedup.history_days); also
     # the window of the feed state and ledger (incremental.retention_days) and their partition.
     as_of: dt.date = dt.date(1970, 1, 1)
-    # Conditional GET for feeds and the seen-URL ledger (transforms/incremental.py).
+    # Conditional GET for feeds and the seen-URL ledger (transforms/fetch/ledger.py).
     incremental: bool = False
-    # Write every raw response to <output>/warc/ (transforms/warc.py).
+    # Write every raw response to <output>/warc/ (transforms/net/warc.py).
     archive_warc: bool = False
     # Read pages from these WARC files instead of feeds (a glob; CC-NEWS-style input).
     warc_input: Optional[str] = None

@@ -414,7 +414,7 @@ def test_wrong_declared_charsets_do_not_produce_mojibake(fault_run):
 
 
 # One request at a time and no retries: exactly four attempts reach the host before it is
-# skipped (tests/test_politeness.py covers backoff with retries pending).
+# skipped (tests/fetch/test_politeness.py covers backoff with retries pending).
 BACKOFF_CONFIG = """
 fetch:
   allow_networks: ["127.0.0.2/32"]

@@ -108,7 +108,7 @@ def test_fetch_pages_composite_against_a_live_local_server(server):
         )
 
 
-# --- charset: header, BOM, <meta>, detection (transforms/charset.py) ----------------------------
+# --- charset: header, BOM, <meta>, detection (transforms/net/charset.py) ---------------
 
 FRENCH = "Le président français a annoncé une réforme très appréciée à Genève. " * 4
 RUSSIAN = "Президент России заявил о новых мерах поддержки экономики страны. " * 4  # noqa: RUF001

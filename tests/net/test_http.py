@@ -301,7 +301,7 @@ def test_304_not_modified_is_a_response_not_an_error(server):
     assert server.hits == ["/feed", "/feed"]  # a 304 is final: no retry
 
 
-# --- security: public addresses only (transforms/netguard.py) ----------------------------------
+# --- security: public addresses only (transforms/net/guard.py) ----------------------------------
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 pipeline, packages the project from pyproject.toml (``--setup_file``), and stops before the API.
 
 Graph construction itself touches the output: the batch job lists earlier runs' signatures under
-``--output`` (transforms/dedup_history.py), which on ``gs://`` is a GCS call that needs
+``--output`` (transforms/dedup/history.py), which on ``gs://`` is a GCS call that needs
 credentials. These tests give a local output so they stay offline, and assert that nothing but
 loopback was contacted.
 """

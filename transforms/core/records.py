@@ -137,10 +137,10 @@ class DedupSignature(NamedTuple):
     story_id: str
     duplicate_of: Optional[str]
     dup_method: Optional[str]
-    # Same-story features (transforms/dedup_story.py): prefixed terms and their weights.
+    # Same-story features (transforms/dedup/story/): prefixed terms and their weights.
     story_terms: List[str]
     story_weights: List[float]
-    # Near-duplicate signature (transforms/dedup_near.py): 128 little-endian uint32 MinHash
+    # Near-duplicate signature (transforms/dedup/near/): 128 little-endian uint32 MinHash
     # values; None when the text is too short to be compared.
     minhash: Optional[bytes] = None
 

@@ -1,7 +1,7 @@
 """Explicit pyarrow schemas of the output tables, and record -> row conversion.
 
 The schemas are written by hand (not inferred) so that a change to a record type is a deliberate
-change to the output contract; ``tests/test_schemas.py`` checks that records and schemas agree.
+change to the output contract; ``tests/core/test_schemas.py`` checks that records and schemas agree.
 """
 
 import datetime as dt

@@ -131,9 +131,9 @@ class DedupSettings:
 
     # Earlier runs' signatures read to dedup against (days before the run's as-of day; 0: none).
     history_days: int = 7
-    # Hash-to-min rounds before the exact residual step (transforms/dedup_components.py).
+    # Hash-to-min rounds before the exact residual step (transforms/dedup/components.py).
     component_rounds: int = 4
-    # Near-duplicate layer (transforms/dedup_near.py): on/off and its 5-shingle Jaccard cut.
+    # Near-duplicate layer (transforms/dedup/near/): on/off and its 5-shingle Jaccard cut.
     near_duplicates: bool = True
     near_threshold: float = 0.8
 

@@ -3,16 +3,16 @@ is ever deleted.
 
 Layers propose edges between articles:
 
-- ``url``: the same article URL up to edition and wrapper (``transforms.urls.url_key``: tracking
-  parameters, ``www.``/``m.``/AMP variants, redirector links);
+- ``url``: the same article URL up to edition and wrapper (``transforms.core.urls.url_key``:
+  tracking parameters, ``www.``/``m.``/AMP variants, redirector links);
 - ``canonical_url``: the same ``rel=canonical``/``og:url`` (same key function);
 - ``exact_text``: the same normalized body (content hash);
 - ``near_duplicate``: a lightly edited copy, 5-word-shingle Jaccard >= ``near_threshold``
-  (``transforms/dedup_near.py``: MinHash + LSH, verified);
-- ``same_story``: other coverage of the same event (``transforms/dedup_story.py``), which groups
+  (``transforms/dedup/near/``: MinHash + LSH, verified);
+- ``same_story``: other coverage of the same event (``transforms/dedup/story/``), which groups
   stories but never makes a copy.
 
-Copies form *copy groups* (connected components, ``transforms/dedup_components.py``); the
+Copies form *copy groups* (connected components, ``transforms/dedup/components.py``); the
 canonical copy of a group is its earliest published article, then URL, and every other member
 gets ``duplicate_of``, ``dup_method`` (the strongest layer that linked it) and ``dup_score``.
 Story groups are components over all edges; every article gets a ``story_id``.

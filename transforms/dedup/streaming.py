@@ -1,9 +1,9 @@
 """Streaming state: fetch each link once, and label copies across windows (global window + TTL).
 
-Batch dedup (``transforms/dedup.py``) compares a whole run at once with GroupByKeys; a streaming
-job never has "the whole run", so these transforms keep what they have seen in per-key state in
-the *global* window (state in a fixed window would only catch copies inside that window) and a
-watermark timer clears each key ``ttl_s`` after it was set (the state would otherwise grow
+Batch dedup (``transforms/dedup/articles.py``) compares a whole run at once with GroupByKeys; a
+streaming job never has "the whole run", so these transforms keep what they have seen in per-key
+state in the *global* window (state in a fixed window would only catch copies inside that window)
+and a watermark timer clears each key ``ttl_s`` after it was set (the state would otherwise grow
 forever).
 
 - ``SkipSeenLinks``: the streaming analogue of the batch ledger. A feed lists the same article on

@@ -1,7 +1,7 @@
 """Incremental polling: feed state between runs (conditional GET) and the seen-URL ledger.
 
 Both tables live with the output and are partitioned by the day (``--as_of``) of the run that
-wrote them, like the dedup signatures (``transforms/dedup_history.py``): the files to read are
+wrote them, like the dedup signatures (``transforms/dedup/history.py``): the files to read are
 listed when the graph is built, the last ``incremental.retention_days`` days before ``as_of``, and
 a run never reads files written under its own run id (re-running a run id redoes it).
 

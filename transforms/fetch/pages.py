@@ -1,4 +1,4 @@
-"""Stage 2: fetch each entry's article page, politely (transforms/politeness.py) and safely.
+"""Stage 2: fetch each entry's article page, politely (transforms/fetch/politeness.py) and safely.
 
 FetchPages keys entries by host, groups them (``HostGroup``), spreads the groups over workers and
 fetches each group in a ``FetchEngine``: per-host concurrency and pacing, robots.txt, retries

@@ -198,7 +198,7 @@ class TaskResult(NamedTuple):
 
 
 Outcome = Union[FetchedPage, FilteredItem, DeadLetter, HostBackoff]
-# Turns a page response into the entry's final item (transforms/fetch.py: page_from_response).
+# Turns a page response into the entry's final item (transforms/fetch/pages.py: page_from_response).
 ClassifyFn = Callable[[FeedEntry, HttpResponse], Union[FetchedPage, FilteredItem, DeadLetter]]
 
 

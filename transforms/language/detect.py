@@ -9,7 +9,7 @@ langdetect (seeded, so results are repeatable) is the primary detector. Three me
 * script checks: Korean needs Hangul, kana means Japanese, Japanese needs kana, and ы/э/ё rule
   out Bulgarian, Macedonian, Serbian and Ukrainian;
 * Malay vs Indonesian from documented spelling and vocabulary markers
-  (``transforms/language_markers.py``): langdetect has no Malay profile at all.
+  (``transforms/language/markers.py``): langdetect has no Malay profile at all.
 
 Declared languages (``Article.language_hints``: ``html:``, ``feed:``, ``outlet:``) are used only
 where the text cannot decide: text too short to judge, detectors unsure, or Malay/Indonesian text

@@ -3,7 +3,7 @@
 The client owns the policy (redirects, retries with backoff, size and time caps, status handling); a
 transport only moves bytes for a single request. Replay therefore goes through exactly the same
 client code as a live run: only the transport differs. The live transport connects only to public
-addresses unless ``fetch.allow_networks`` admits others (``transforms/netguard.py``); replay needs
+addresses unless ``fetch.allow_networks`` admits others (``transforms/net/guard.py``); replay needs
 no network and checks nothing.
 """
 

@@ -99,7 +99,7 @@ class UrllibTransport:
 
     def __init__(self, pool_size: int = 16, num_pools: int = 64) -> None:
         self._pool = urllib3.PoolManager(num_pools=num_pools, maxsize=pool_size, retries=False)
-        # Every connection resolves and checks its host itself (transforms/netguard.py).
+        # Every connection resolves and checks its host itself (transforms/net/guard.py).
         self._pool.pool_classes_by_scheme = GUARDED_POOLS
         self._watchdog = Watchdog()
 

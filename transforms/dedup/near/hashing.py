@@ -14,11 +14,11 @@ _EMPTY = np.uint32(0xFFFFFFFF)
 _MASK32 = U64(0xFFFFFFFF)
 
 # Tokens are runs of word characters (\w+) of the NFKC-normalized, lowercased text; ideographs and
-# kana are written without spaces and count as one token each, as transforms/textutil.word_count
-# counts them, so Chinese and Japanese copies get character shingles instead of one token per
-# clause. Implemented on code points with a lookup table instead of a per-token regex: on this
-# machine re.findall(r"\w+") costs about 280 ns per token, a regex pass over non-ASCII text
-# ~20 ns per character (same tokens, checked by the tests).
+# kana are written without spaces and count as one token each, as
+# transforms/core/textutil.word_count counts them, so Chinese and Japanese copies get character
+# shingles instead of one token per clause. Implemented on code points with a lookup table instead
+# of a per-token regex: on this machine re.findall(r"\w+") costs about 280 ns per token, a regex
+# pass over non-ASCII text ~20 ns per character (same tokens, checked by the tests).
 _CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
 _NOT_WORD, _WORD, _CJK = 0, 1, 2
 # Polynomial token hash base (odd, so its powers are invertible mod 2**64) and shingle combiner.
