@@ -21,7 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evaluation.stories import evaluate_same_story, event_split, load_labelled  # noqa: E402
+from evaluation.labelled import load_labelled  # noqa: E402
+from evaluation.stories import evaluate_same_story, event_split  # noqa: E402
 from transforms.dedup.story.settings import StorySettings  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "corpus" / "dedup" / "giveme5w1h"

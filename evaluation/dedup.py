@@ -1,6 +1,8 @@
-"""``newsbeam eval dedup DIR``: same-story grouping on a giveme5w1h-style directory.
+"""``newsbeam eval dedup DIR``: same-story grouping on a labelled directory.
 
-The articles of DIR (``index.csv`` with ``event_id``, ``data/<file>`` JSON) go through the
+DIR is giveme5w1h-style (``index.csv`` with ``event_id``, ``data/<file>`` JSON) or two
+line-aligned translations (``valid.en`` + ``valid.id``: pseudo-articles of 10 lines, each paired
+with its translation; ``evaluation/parallel.py``). Its articles go through the
 pipeline's own ``DedupArticles`` on FnApiRunner, every layer included; the articles sharing a
 ``story_id`` form the predicted groups. Pairwise precision, recall and F1 over all article pairs
 (a pair is positive when both articles share ``event_id``) are printed next to a word-3-shingle
@@ -20,8 +22,9 @@ from typing import Any, Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from evaluation.parallel import load_set
 from evaluation.planted import evaluate_planted
-from evaluation.stories import components, load_labelled, pairwise_scores, shingle_edges
+from evaluation.stories import components, grouping_errors, pairwise_scores, shingle_edges
 from transforms.core.records import SCHEMA_VERSION, Article
 from transforms.core.textutil import content_hash, word_count
 from transforms.core.urls import normalize_url, stable_id
@@ -33,11 +36,12 @@ FETCHED_AT = "2000-01-01T00:00:00Z"
 def articles_of(directory: Path) -> tuple[list[Article], dict[str, str]]:
     """The directory's articles as pipeline records, and their gold events by article id."""
     urls: dict[str, tuple[str, str]] = {}
-    with open(directory / "index.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            urls[row["file"]] = (row.get("url") or "", row.get("source_domain") or "")
+    if (directory / "index.csv").exists():
+        with open(directory / "index.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                urls[row["file"]] = (row.get("url") or "", row.get("source_domain") or "")
     articles, gold = [], {}
-    for item in load_labelled(str(directory)):
+    for item in load_set(directory):
         url, domain = urls.get(item.article_id, ("", ""))
         url = normalize_url(url) if url else f"https://eval.invalid/{item.article_id}"
         article_id = stable_id(url, item.article_id)
@@ -87,14 +91,16 @@ def evaluate(directory: Path, baseline: bool = True) -> dict[str, Any]:
         "directory": str(directory),
         "articles": len(articles),
         "events": len(set(gold.values())),
-        "newsbeam": pairwise_scores(gold, predicted),
+        "newsbeam": {**pairwise_scores(gold, predicted), **grouping_errors(gold, predicted)},
         "copies": sum(1 for row in labels if row["duplicate_of"]),
     }
     if baseline:
         texts = {a.article_id: f"{a.title or ''}\n{a.text}" for a in articles}
-        result["shingle_baseline"] = pairwise_scores(
-            gold, components(shingle_edges(texts, threshold=0.05, n=3), gold)
-        )
+        shingle_groups = components(shingle_edges(texts, threshold=0.05, n=3), gold)
+        result["shingle_baseline"] = {
+            **pairwise_scores(gold, shingle_groups),
+            **grouping_errors(gold, shingle_groups),
+        }
     return result
 
 
@@ -137,15 +143,15 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['directory']}: {result['articles']} articles, {result['events']} events",
         "",
-        "| system | pairwise P | R | F1 | groups |",
-        "|---|---|---|---|---|",
+        "| system | pairwise P | R | F1 | groups (events) | merged groups | split events |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in ("newsbeam", "shingle_baseline"):
         if name in result:
             s = result[name]
             lines.append(
                 f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
-                f"{s.get('groups', '-')} |"
+                f"{s['groups']} ({s['events']}) | {s['merged_groups']} | {s['split_events']} |"
             )
     for planted in result.get("planted", []):
         if planted is result["planted"][0]:
@@ -182,10 +188,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--copies", type=int, help="copies planted per seed (default: a quarter of the texts)"
     )
     args = parser.parse_args(argv)
-    if not (args.directory / "index.csv").exists():
-        print(f"{args.directory}: not a giveme5w1h-style directory (no index.csv)", file=sys.stderr)
+    try:
+        result = evaluate(args.directory, baseline=not args.no_baseline)
+    except (ValueError, OSError) as exc:
+        print(f"newsbeam eval dedup: {exc}", file=sys.stderr)
         return 2
-    result = evaluate(args.directory, baseline=not args.no_baseline)
     if args.planted is not None:
         result["planted"] = evaluate_near(args.directory, args.planted or [0, 1, 2], args.copies)
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_table(result))

@@ -1,58 +1,23 @@
 """Same-story evaluation: labelled articles (giveme5w1h layout), pairwise scores, baselines."""
 
-import csv
 import hashlib
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
-from transforms.core.timeutil import parse_iso
+from evaluation.labelled import LabelledArticle
+from evaluation.parallel import load_set
 from transforms.dedup.story.edges import SameStoryEdges
 from transforms.dedup.story.embeddings import EmbedStories, embedding_text
 from transforms.dedup.story.features import story_features
 from transforms.dedup.story.scoring import StoryScorer
 from transforms.dedup.story.settings import StoryEdge, StoryFeatures, StorySettings
-
-
-class LabelledArticle(NamedTuple):
-    """An article of an evaluation directory with its gold event."""
-
-    article_id: str
-    event_id: str
-    title: str
-    description: str
-    text: str
-    language: str
-    published_at: Optional[str]
-
-
-def load_labelled(directory: str) -> list[LabelledArticle]:
-    """Read ``index.csv`` and ``data/<file>`` JSON of a giveme5w1h-style directory."""
-    root = Path(directory)
-    articles = []
-    with open(root / "index.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            data = json.loads((root / "data" / row["file"]).read_text(encoding="utf-8"))
-            published = data.get("date_publish") or row.get("date_publish")
-            parsed = parse_iso(str(published).replace(" ", "T")) if published else None
-            articles.append(
-                LabelledArticle(
-                    article_id=row["file"],
-                    event_id=row["event_id"],
-                    title=data.get("title") or row.get("title") or "",
-                    description=data.get("description") or "",
-                    text=data.get("text") or "",
-                    language=data.get("language") or "und",
-                    published_at=parsed.strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else None,
-                )
-            )
-    return sorted(articles, key=lambda a: a.article_id)
 
 
 def components(edges: Iterable[tuple[str, str]], nodes: Iterable[str] = ()) -> dict[str, str]:
@@ -102,6 +67,22 @@ def pairwise_scores(gold: Mapping[str, str], predicted: Mapping[str, str]) -> di
     }
 
 
+def grouping_errors(gold: Mapping[str, str], predicted: Mapping[str, str]) -> dict[str, int]:
+    """Over-merging and splitting: groups holding several events, events spread over groups."""
+    events_of: dict[str, set[str]] = defaultdict(set)
+    groups_of: dict[str, set[str]] = defaultdict(set)
+    for item, event in gold.items():
+        group = predicted.get(item, item)
+        events_of[group].add(event)
+        groups_of[event].add(group)
+    return {
+        "events": len(groups_of),
+        "groups": len(events_of),
+        "merged_groups": sum(1 for events in events_of.values() if len(events) > 1),
+        "split_events": sum(1 for groups in groups_of.values() if len(groups) > 1),
+    }
+
+
 def edge_scores(gold: Mapping[str, str], edges: Iterable[tuple[str, str]]) -> dict[str, float]:
     """Precision/recall/F1 of the edges themselves (no transitive closure)."""
     pairs = {tuple(sorted(e)) for e in edges}
@@ -117,6 +98,9 @@ def edge_scores(gold: Mapping[str, str], edges: Iterable[tuple[str, str]]) -> di
         "f1": round(f1, 4),
     }
 
+
+# When an article has no date, the pipeline uses its fetch time; in an evaluation all share one.
+UNDATED_AT = "2000-01-01T00:00:00Z"
 
 _SHINGLE_WORD_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -198,7 +182,8 @@ def features_of(
         article.description,
         article.text,
         article.language,
-        article.published_at,
+        # Undated articles (translation pairs) get the pipeline's fallback: one fetch time.
+        article.published_at or UNDATED_AT,
         article.article_id,
         settings,
     )
@@ -216,7 +201,7 @@ def evaluate_same_story(
     ``events`` restricts the evaluation to those gold events (for cross-validation splits);
     ``model_handler`` embeds the articles first (``EmbedStories``) for a scorer that uses vectors.
     """
-    articles = [a for a in load_labelled(directory) if events is None or a.event_id in events]
+    articles = [a for a in load_set(Path(directory)) if events is None or a.event_id in events]
     gold = {a.article_id: a.event_id for a in articles}
     edges = run_same_story_edges(
         [features_of(a, settings) for a in articles],

@@ -111,11 +111,12 @@ def candidate_pairs(members: Sequence[_Member], cap: int) -> Iterator[tuple[_Mem
                 yield first, second
 
 
-def pair_threshold(a: StoryFeatures, b: StoryFeatures, settings: StorySettings) -> float:
-    """The score an edge between ``a`` and ``b`` must reach (stricter across languages)."""
-    if a.language == b.language:
-        return settings.threshold
-    return settings.cross_language_threshold
+def pair_threshold(
+    a: StoryFeatures, b: StoryFeatures, settings: StorySettings, near: bool = True
+) -> float:
+    """The score an edge must reach: by language, and at least ``far_threshold`` when far apart."""
+    base = settings.threshold if a.language == b.language else settings.cross_language_threshold
+    return base if near else max(base, settings.far_threshold)
 
 
 class _PostKeysFn(beam.DoFn):
@@ -140,7 +141,7 @@ class _PostKeysFn(beam.DoFn):
         keys = candidate_terms(features, idf, df, self.settings.candidate_keys)
         keys += vector_keys(features.vector, self.settings.vector_bands, self.settings.vector_bits)
         for term in keys:
-            for bucket in time_buckets(hours, self.settings.window_hours):
+            for bucket in time_buckets(hours, self.settings.far_window_hours):
                 yield (bucket, term), member
 
 
@@ -159,8 +160,12 @@ class _ScorePostingsFn(beam.DoFn):
         element: tuple[tuple[int, str], Iterable[_Member]],
         df: Mapping[str, int],
         n_docs: int,
-    ) -> Iterator[tuple[tuple[str, str], float]]:
-        """Score the pairs of one posting list in the window; yield ((a, b), score) that pass."""
+    ) -> Iterator[tuple[tuple[str, str], tuple[float, bool]]]:
+        """Score the pairs of one posting list in the window; yield ((a, b), (score, may_bypass)).
+
+        ``may_bypass``: the pair may be kept for its score alone (``strong_threshold``), which
+        only same-language pairs within ``window_hours`` may; other pairs need the rank rule.
+        """
         (bucket, _), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
@@ -168,9 +173,10 @@ class _ScorePostingsFn(beam.DoFn):
         if len(members) > self.settings.posting_cap + 1:
             self.capped.inc()
         idf = IdfTable(df, n_docs)
-        window = self.settings.window_hours
+        window = self.settings.far_window_hours
         for first, second in candidate_pairs(members, self.settings.posting_cap):
-            if abs(first.hours - second.hours) > window:
+            gap = abs(first.hours - second.hours)
+            if gap > window:
                 continue
             # Both articles post to two buckets; compare the pair only in the later one they share.
             shared = max(math.floor(first.hours / window), math.floor(second.hours / window))
@@ -179,32 +185,38 @@ class _ScorePostingsFn(beam.DoFn):
             a, b = first.features, second.features
             self.compared.inc()
             score = self.scorer.score(a, b, idf)
-            if score >= pair_threshold(a, b, self.settings):
-                yield tuple(sorted((a.article_id, b.article_id))), score  # type: ignore[misc]
+            near = gap <= self.settings.window_hours
+            if score >= pair_threshold(a, b, self.settings, near):
+                pair = tuple(sorted((a.article_id, b.article_id)))
+                yield pair, (score, near and a.language == b.language)  # type: ignore[misc]
+
+
+Vote = tuple[float, bool, bool]  # (score, among the end's k best, may bypass the rank rule)
 
 
 def neighbour_votes(
-    node: str, edges: Iterable[tuple[str, float]], k: int
-) -> list[tuple[tuple[str, str], tuple[float, bool]]]:
-    """For each edge of ``node``: (pair, (score, whether it is among the node's ``k`` best))."""
+    node: str, edges: Iterable[tuple[str, float, bool]], k: int
+) -> list[tuple[tuple[str, str], Vote]]:
+    """For each edge ``(other, score, may_bypass)`` of ``node``: (pair, vote of this end)."""
     ranked = sorted(edges, key=lambda e: (-e[1], e[0]))
     votes = []
-    for rank, (other, score) in enumerate(ranked):
+    for rank, (other, score, may_bypass) in enumerate(ranked):
         pair = (node, other) if node < other else (other, node)
-        votes.append((pair, (score, k <= 0 or rank < k)))
+        votes.append((pair, (score, k <= 0 or rank < k, may_bypass)))
     return votes
 
 
-def keep_edge(votes: Iterable[tuple[float, bool]], strong: float, mutual: bool) -> bool:
-    """Keep a strong edge, or a weaker one that both ends (``mutual``) or either end rank top-k."""
+def keep_edge(votes: Iterable[Vote], strong: float, mutual: bool) -> bool:
+    """Keep a strong near same-language edge, else one that both ends (``mutual``) or either end
+    ranks among its top-k."""
     votes = list(votes)
-    if max(v[0] for v in votes) >= strong:
+    if any(v[2] and v[0] >= strong for v in votes):
         return True
     ranked = [v[1] for v in votes]
     return len(ranked) == 2 and all(ranked) if mutual else any(ranked)
 
 
-def _to_edge(element: tuple[tuple[str, str], Iterable[tuple[float, bool]]]) -> StoryEdge:
+def _to_edge(element: tuple[tuple[str, str], Iterable[Vote]]) -> StoryEdge:
     """Turn a kept pair into a ``StoryEdge``."""
     (a, b), votes = element
     return StoryEdge(a, b, round(max(v[0] for v in votes), 6))
@@ -261,7 +273,10 @@ class SameStoryEdges(beam.PTransform):
             scored
             | "ByEnd"
             >> beam.FlatMap(
-                lambda kv: [(kv[0][0], (kv[0][1], kv[1])), (kv[0][1], (kv[0][0], kv[1]))]
+                lambda kv: [
+                    (kv[0][0], (kv[0][1], *kv[1])),
+                    (kv[0][1], (kv[0][0], *kv[1])),
+                ]
             )
             | "GroupByEnd" >> beam.GroupByKey()
             | "RankNeighbours" >> beam.FlatMap(lambda kv: neighbour_votes(kv[0], kv[1], k))

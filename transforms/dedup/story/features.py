@@ -50,6 +50,11 @@ _DATE_PATTERNS = (
     ),
     re.compile(rf"(?<![\w]){_DAY}\s+{_MONTH_TOKEN}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
     re.compile(rf"(?<![\w]){_MONTH_TOKEN}\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
+    # Korean, Chinese and Japanese: 2023년 9월 13일, 9月13日.
+    re.compile(
+        r"(?:(?P<year>(?:19|20)\d\d)\s*[년年]\s*)?"
+        r"(?<!\d)(?P<month>[01]?\d)\s*[월月]\s*(?P<day>[0-3]?\d)\s*[일日]"
+    ),
 )
 # Languages that write month/day/year in numeric dates (for ambiguous 9/10/2023).
 _MONTH_FIRST = frozenset({"en"})
@@ -75,6 +80,12 @@ _SCALES: tuple[tuple[str, int], ...] = (
     ("млрд", 10**9),
     ("миллиард", 10**9),
     ("milliard", 10**9),
+    # Korean, Chinese and Japanese count in myriads: 5억 = 500 million, 3万 = 30,000.
+    ("만", 10**4),
+    ("万", 10**4),
+    ("억", 10**8),
+    ("亿", 10**8),
+    ("億", 10**8),
     ("trillion", 10**12),
     ("triliun", 10**12),
     ("трлн", 10**12),

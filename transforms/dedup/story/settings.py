@@ -15,6 +15,16 @@ class StorySettings:
     # defaults, in-sample, 0.860 at 168 h, 0.883 at 336 h, 0.911 at 720 h and 0.854 at 2160 h,
     # where follow-ups months apart start chaining events (precision 0.82).
     window_hours: float = 720.0
+    # ... but an event can come back (a space station falls for months, a summit is followed up a
+    # year later): giveme5w1h has same-event pairs up to five years apart (14% of them beyond 30
+    # days). Pairs between ``window_hours`` and this are still compared, with two extra demands
+    # that keep unrelated follow-ups from chaining: the score must reach ``far_threshold`` and
+    # the edge must be the best of one of its ends (it never links "because it is strong").
+    # Candidates come from the same capped posting lists, so a hot term costs no more.
+    far_window_hours: float = 5 * 8766.0
+    # Weakest score of a far edge. Split A could not tell 0.15 to 0.3 apart (F1 0.974-0.983);
+    # split B chose 0.3 (benchmarks/story_cv.py, docs/dedup-story.md).
+    far_threshold: float = 0.3
     # Weakest score of an edge (same language). Chosen on split A of giveme5w1h (F1 0.934 at
     # 0.08, 0.931 at 0.1 and 0.12, 0.929 at 0.15); split B held out (benchmarks/story_cv.py).
     threshold: float = 0.1
@@ -33,6 +43,11 @@ class StorySettings:
     mutual: bool = False
     # An edge at or above this score is kept whatever its rank. Split A: 0.15 merges events
     # (precision 0.86), 0.18 to 0.22 give the same F1 (0.931), 0.25 0.903: 0.2 is mid-plateau.
+    # Only same-language edges within ``window_hours`` may pass this way. Across languages only
+    # names, numbers and dates are compared: a cosine over a handful of shared names is weaker
+    # evidence than the same cosine over all terms, and on Indonesian-English translation pairs
+    # the strong rule alone merged unrelated pairs (precision 0.64 on the tuning half) where the
+    # rank rule keeps each article with its translation (0.89-1.00; docs/dedup-story.md).
     strong_threshold: float = 0.2
     # Each article posts this many of its most distinctive terms to the inverted index. Split A:
     # 2 keys F1 0.64, 4 keys 0.885, 8 or more 0.931 (all 96 terms: 0.931): 12 leaves a margin.
@@ -72,7 +87,9 @@ class StorySettings:
         """Reject settings that cannot work (a zero window, thresholds outside [0, 1] ...)."""
         if self.window_hours <= 0:
             raise ValueError("window_hours must be positive")
-        for name in ("threshold", "cross_language_threshold", "strong_threshold"):
+        if self.far_window_hours < self.window_hours:
+            raise ValueError("far_window_hours must be at least window_hours")
+        for name in ("threshold", "cross_language_threshold", "strong_threshold", "far_threshold"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
         if min(self.top_k, self.candidate_keys, self.posting_cap, self.max_terms) < 0:
