@@ -658,7 +658,7 @@ def write_outlets(b: Builder, path: Path) -> None:
         o = b.outlets[oid]
         lines += [
             f"  - id: {o['id']}",
-            f"    name: {json.dumps(o['name'])}",
+            f"    name: {json.dumps(o['name'], ensure_ascii=False)}",
             f"    homepage: {o['homepage']}",
             f"    country: {o['country']}",
             f"    languages: [{', '.join(o['languages'])}]",
