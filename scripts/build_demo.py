@@ -11,6 +11,10 @@ What is real and what is ours:
   benchmark (MIT) and newspaper4k's test data (MIT), with the URLs those sets give.
 - The Indonesian article is the seed article in ``../shared/seeds`` (Republika); its URL is
   illustrative, the page markup is ours.
+- Five pages are written by us for the demo (``seeds/demo/written/``, not real reports): other
+  coverage of the seed's event (a Russian TASS-style report, an English and a Korean KCNA-style
+  report) and two controls with the same people at other events. Their URLs are illustrative
+  (``demo-`` paths on the outlets' real hosts), as are the feed URLs listing them.
 - Deliberate faults (an HTML error page instead of a feed, a 404, a PDF, an empty body) and three
   duplicate variants (an AMP copy with rel=canonical, a print copy without it, a feed-proxy
   redirect) are constructed around real texts to show how the pipeline labels and accounts for them.
@@ -90,6 +94,69 @@ REPUBLIKA_URL = (
     "putin-dan-kim-jong-un-saling-beri-senapan-sebagai-cendera-mata"
 )
 REPUBLIKA_FEED = "https://www.republika.co.id/rss"
+
+# Pages written for the demo (title, lead, body: the layout of ../shared/seeds), not real reports.
+WRITTEN = ROOT / "seeds" / "demo" / "written"
+TASS_RU = "ТАСС"  # noqa: RUF001 (Cyrillic, as the outlet writes its name)
+# Outlets of the written pages: id -> (name, homepage, country, languages, feed URL).
+WRITTEN_OUTLETS = {
+    "tass-ru": (TASS_RU, "https://tass.ru/", "RU", ["ru"], "https://tass.ru/rss/v2.xml"),
+    "kcnawatch": (
+        "KCNA Watch",
+        "https://kcnawatch.org/",
+        "KP",
+        ["en"],
+        "https://kcnawatch.org/feed/",
+    ),
+    "rodong": (
+        "Rodong Sinmun",
+        "http://rodong.rep.kp/",
+        "KP",
+        ["ko"],
+        "http://rodong.rep.kp/ko/rss.xml",
+    ),
+}
+# (file, outlet, URL, published UTC, section): the URLs are illustrative.
+WRITTEN_PAGES = [
+    # The seed's event (Vostochny Cosmodrome, 13 September 2023) in Russian, English and Korean.
+    (
+        "tass-ru-putin-kim-vostochny-2023-09-14.txt",
+        "tass-ru",
+        "https://tass.ru/politika/demo-putin-kim-vostochny",
+        "2023-09-14T07:12:00Z",
+        "Политика",
+    ),
+    (
+        "kcnawatch-kim-putin-vostochny-2023-09-14.txt",
+        "kcnawatch",
+        "https://kcnawatch.org/newstream/demo-kim-jong-un-putin-vostochny-cosmodrome/",
+        "2023-09-13T22:41:00Z",
+        "KCNA",
+    ),
+    (
+        "rodong-kim-putin-vostochny-2023-09-14.txt",
+        "rodong",
+        "http://rodong.rep.kp/ko/demo-kim-jong-un-putin-vostochny.html",
+        "2023-09-13T21:30:00Z",
+        "정치",
+    ),
+    # Controls: the same people at other events (a session in Pyongyang two weeks later, Lavrov's
+    # visit to Pyongyang five weeks later).
+    (
+        "kcnawatch-spa-constitution-2023-09-28.txt",
+        "kcnawatch",
+        "https://kcnawatch.org/newstream/demo-spa-constitution-nuclear-force/",
+        "2023-09-27T22:30:00Z",
+        "KCNA",
+    ),
+    (
+        "tass-ru-lavrov-pyongyang-2023-10-19.txt",
+        "tass-ru",
+        "https://tass.ru/politika/demo-lavrov-pyongyang",
+        "2023-10-19T10:25:00Z",
+        "Политика",
+    ),
+]
 FEEDPROXY = "http://feedproxy.google.com/~r/demo/"
 
 
@@ -419,6 +486,44 @@ def add_republika(b: Builder, shared: Path) -> None:
     )
 
 
+def add_written_pages(b: Builder, written: Path = WRITTEN) -> None:
+    """Pages written for the demo: the seed's event in other languages, and controls."""
+    for name, oid, url, published, section in WRITTEN_PAGES:
+        outlet, homepage, country, langs, feed = WRITTEN_OUTLETS[oid]
+        lines = (written / name).read_text(encoding="utf-8")
+        title, lead, *body = [line.strip() for line in lines.splitlines() if line.strip()]
+        b.outlet(oid, outlet, homepage, country, langs)
+        page = render_page(
+            url=url,
+            canonical=url,
+            site=outlet,
+            lang=langs[0],
+            title=title,
+            description=lead,
+            paragraphs=body,
+            authors=[],
+            published=published.replace("Z", "+00:00"),
+            image=None,
+            section=section,
+        )
+        stamp = dt.datetime.fromisoformat(published) + dt.timedelta(minutes=40)
+        recorded = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        b.record(url, page, "text/html; charset=utf-8", recorded)
+        b.add_item(
+            oid,
+            feed,
+            {
+                "title": title,
+                "link": url,
+                "guid": url,
+                "published": published,
+                "description": lead,
+                "authors": [],
+                "categories": [section],
+            },
+        )
+
+
 def add_variants_and_faults(b: Builder, items: list[dict[str, Any]]) -> None:
     """Duplicate variants and faults built around real dataset articles."""
     by_oid = {it["oid"]: it for it in items}
@@ -520,12 +625,21 @@ def add_variants_and_faults(b: Builder, items: list[dict[str, Any]]) -> None:
 
 
 def write_feeds(b: Builder) -> None:
-    """Record every feed document (RSS for most outlets, Atom for every third)."""
-    for n, (feed, items) in enumerate(sorted(b.feed_items.items())):
+    """Record every feed document (RSS for most outlets, Atom for every third).
+
+    The feeds of the written pages are RSS (as those outlets' feeds are) and do not count in the
+    rotation, so adding them left every other feed document as it was.
+    """
+    written = {spec[4] for spec in WRITTEN_OUTLETS.values()}
+    rotation = 0
+    for feed, items in sorted(b.feed_items.items()):
         oid = next(o for o, v in b.outlets.items() if feed in v["feeds"])
         outlet = b.outlets[oid]
         lang = outlet["languages"][0] if outlet["languages"] else "en"
-        render = atom_document if n % 3 == 2 else rss_document
+        render = rss_document
+        if feed not in written:
+            render = atom_document if rotation % 3 == 2 else rss_document
+            rotation += 1
         ordered = sorted(items, key=lambda it: it["published"], reverse=True)
         doc = render(f"{outlet['name']}", outlet["homepage"], ordered, lang)
         recorded = max(it["published"] for it in items)
@@ -544,7 +658,7 @@ def write_outlets(b: Builder, path: Path) -> None:
         o = b.outlets[oid]
         lines += [
             f"  - id: {o['id']}",
-            f"    name: {json.dumps(o['name'])}",
+            f"    name: {json.dumps(o['name'], ensure_ascii=False)}",
             f"    homepage: {o['homepage']}",
             f"    country: {o['country']}",
             f"    languages: [{', '.join(o['languages'])}]",
@@ -571,6 +685,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     items = add_dataset_story_pages(b, args.shared)
     add_real_pages(b, args.shared)
     add_republika(b, args.shared)
+    add_written_pages(b)
     add_variants_and_faults(b, items)
     write_feeds(b)
     b.index.sort(key=lambda r: r["url"])

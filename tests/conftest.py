@@ -7,6 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional, Union
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +111,31 @@ def corpus_dir(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared corpus not available: {path}")
     return path
+
+
+def articles_table(out: Path) -> pa.Table:
+    """The articles table of an output directory (Hive partitions), read with pyarrow."""
+    return ds.dataset(str(out / "articles"), format="parquet", partitioning="hive").to_table()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The bundled demo (seeds/demo) run once on FnApiRunner: (output directory, run summary)."""
+    from pipelines.ingest import run  # Beam loads only for the tests that run the demo
+
+    out = tmp_path_factory.mktemp("demo")
+    summary = run(
+        [
+            "--outlets",
+            str(DEMO / "outlets.yaml"),
+            "--replay",
+            str(DEMO / "recording"),
+            "--output",
+            str(out),
+            "--run_id",
+            "e2e",
+            "--runner",
+            "FnApiRunner",
+        ]
+    )
+    return out, summary

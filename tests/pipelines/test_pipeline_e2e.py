@@ -5,37 +5,12 @@ import subprocess
 import sys
 
 import duckdb
-import pyarrow.dataset as ds
 import pytest
 
 from pipelines.ingest import run
-from tests.conftest import DEMO, FIXTURES, ROOT
+from tests.conftest import DEMO, FIXTURES, ROOT, articles_table
 
 SEED_TITLE = "Putin dan Kim Jong-Un Saling Beri Senapan Sebagai Cendera Mata"
-
-
-def articles_table(out):
-    return ds.dataset(str(out / "articles"), format="parquet", partitioning="hive").to_table()
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    summary = run(
-        [
-            "--outlets",
-            str(DEMO / "outlets.yaml"),
-            "--replay",
-            str(DEMO / "recording"),
-            "--output",
-            str(out),
-            "--run_id",
-            "e2e",
-            "--runner",
-            "FnApiRunner",
-        ]
-    )
-    return out, summary
 
 
 def test_demo_counts_balance_and_match_the_tables(demo_run):
@@ -337,7 +312,7 @@ def test_a_later_run_dedups_against_the_earlier_one(tmp_path):
         first["outlets"].append({**outlet, "feeds": feeds})
     (tmp_path / "first.yaml").write_text(yaml.safe_dump(first))
     config = tmp_path / "config.yaml"
-    config.write_text("dedup: {history_days: 3650}\n")  # the demo spans 2017-2023
+    config.write_text("dedup: {history_days: 3650}\n")  # the demo spans 2017-12 to 2023-10-19
     out = tmp_path / "out"
     common = [
         "--replay",
@@ -347,7 +322,7 @@ def test_a_later_run_dedups_against_the_earlier_one(tmp_path):
         "--config",
         str(config),
         "--as_of",
-        "2023-09-20",
+        "2023-10-20",
         "--runner",
         "FnApiRunner",
     ]
