@@ -326,10 +326,17 @@ def test_candidate_pairs_cap_long_posting_lists_to_time_neighbours():
 
 
 def test_weak_edges_need_a_rank_strong_edges_do_not():
-    edges = [("b", 0.15, True), ("c", 0.12, True), ("d", 0.3, True)]
+    edges = [("b", 0.15, True, True), ("c", 0.12, True, True), ("d", 0.3, True, True)]
     votes = dict(neighbour_votes("a", edges, k=1))
     assert votes[("a", "d")] == (0.3, True, True)
     assert votes[("a", "b")] == (0.15, False, True)
+    # A near edge is ranked among near edges (a far one does not displace it); a far edge
+    # among all of them (it must beat every near edge).
+    votes = dict(neighbour_votes("a", [("b", 0.15, True, True), ("z", 0.5, False, False)], k=1))
+    assert votes[("a", "b")] == (0.15, True, True)
+    assert votes[("a", "z")] == (0.5, True, False)
+    votes = dict(neighbour_votes("a", [("b", 0.6, True, True), ("z", 0.5, False, False)], k=1))
+    assert votes[("a", "z")] == (0.5, False, False)
     assert keep_edge([(0.3, False, True), (0.3, False, True)], strong=0.2, mutual=True)
     assert keep_edge([(0.15, True, True), (0.15, False, True)], strong=0.2, mutual=False)
     assert not keep_edge([(0.15, True, True), (0.15, False, True)], strong=0.2, mutual=True)

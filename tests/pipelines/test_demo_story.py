@@ -1,6 +1,8 @@
 """The seed's event in the demo: the Putin-Kim meeting at the Vostochny Cosmodrome on 13 September
 2023, covered by Republika (Indonesian, the seed), a TASS-style report (Russian) and a KCNA-style
-report (English), is one story; reports about the same people at other events are not in it.
+report (English) and a Rodong Sinmun-style report (Korean), is one story; a follow-up a month
+later joins it through the far window; an in-window report about Kim at another event should not
+(a known failure, strict xfail).
 
 The Russian, English and Korean pages and the controls are written for the demo, not real reports
 (seeds/demo/README.md). The scores quoted below are ``story_similarity`` of the articles' story
@@ -79,16 +81,19 @@ def test_the_seed_event_is_one_story_in_indonesian_russian_and_english(demo_run)
     assert summary["stories"]["multi_outlet"] == 5
 
 
-def test_a_control_with_the_same_people_at_another_time_is_not_in_the_story(demo_run):
-    # Lavrov in Pyongyang, 19 October 2023: Lavrov, Kim, Putin and Pyongyang as in the seed. It
-    # scores 0.40 with the Russian report of the meeting (same language: all terms count), 0.11
-    # with the seed and 0.12 with the English report, but it is 35 days later: outside the 30-day
-    # window, so it is never compared.
+def test_a_follow_up_a_month_later_joins_through_the_far_window(demo_run):
+    # Lavrov in Pyongyang, 19 October 2023 (TASS style, Russian): Lavrov, Kim, Putin, Pyongyang
+    # as in the meeting's reports, 35 days later. It scores 0.40 with the Russian report of the
+    # meeting (same language: all terms count), 0.11 with the seed, 0.12 with the English one.
+    # Beyond the 30-day window a pair needs far_threshold (0.3) and must be an end's best edge
+    # with nothing closer inside its window: this one is, so the story grows by the follow-up
+    # (giveme5w1h's events run for months: docs/dedup-story.md). It is a member, not a copy.
     out, _ = demo_run
     rows = rows_by_url(out)
     assert rows[LAVROV_RU][1:3] == ("tass-ru", "ru")
-    assert rows[LAVROV_RU][3] != seed_story(out)
-    assert rows[LAVROV_RU][0] not in story_row(out, seed_story(out))[4]
+    assert rows[LAVROV_RU][3] == seed_story(out)
+    assert rows[LAVROV_RU][4] == "same_story"
+    assert rows[LAVROV_RU][0] in story_row(out, seed_story(out))[4]
 
 
 @pytest.mark.xfail(
@@ -110,17 +115,10 @@ def test_a_control_in_the_window_is_not_in_the_story(demo_run):
     assert rows[SPA_EN][3] != seed_story(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "same-story layer: Hangul has no case, so the Korean report (KCNA style, North Korean "
-        "spelling: 뿌찐, 보스또츠니, 김정은) has no name terms, and its dates (9월 13일) are not "
-        "read as dates (they become numbers n:9, n:13, n:14); across languages it shares only "
-        "n:2 ('Soyuz-2') with the reports of the meeting. Scores: English report 0.018, "
-        "Russian 0.018, seed 0.000 (none of them share a candidate key with it)."
-    ),
-)
 def test_the_korean_report_joins_the_story(demo_run):
+    # Hangul has no case, so the Korean report (KCNA style, North Korean spelling: 뿌찐,
+    # 보스또츠니, 김정은) has no name terms; across languages it meets the others on its dates
+    # (2023년 9월 13일 = 13 September = 13/9/2023) and numbers, and joins as best neighbour.
     out, _ = demo_run
     rows = rows_by_url(out)
     assert rows[RODONG_KO][1:3] == ("rodong", "ko")

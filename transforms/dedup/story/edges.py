@@ -160,11 +160,12 @@ class _ScorePostingsFn(beam.DoFn):
         element: tuple[tuple[int, str], Iterable[_Member]],
         df: Mapping[str, int],
         n_docs: int,
-    ) -> Iterator[tuple[tuple[str, str], tuple[float, bool]]]:
-        """Score the pairs of one posting list in the window; yield ((a, b), (score, may_bypass)).
+    ) -> Iterator[tuple[tuple[str, str], tuple[float, bool, bool]]]:
+        """Score one posting list's pairs; yield ((a, b), (score, near, may_bypass)) that pass.
 
-        ``may_bypass``: the pair may be kept for its score alone (``strong_threshold``), which
-        only same-language pairs within ``window_hours`` may; other pairs need the rank rule.
+        ``near``: within ``window_hours``. ``may_bypass``: the pair may be kept for its score
+        alone (``strong_threshold``), which only near same-language pairs may; the others need
+        the rank rule.
         """
         (bucket, _), grouped = element
         members = list(grouped)
@@ -188,21 +189,29 @@ class _ScorePostingsFn(beam.DoFn):
             near = gap <= self.settings.window_hours
             if score >= pair_threshold(a, b, self.settings, near):
                 pair = tuple(sorted((a.article_id, b.article_id)))
-                yield pair, (score, near and a.language == b.language)  # type: ignore[misc]
+                yield pair, (score, near, near and a.language == b.language)  # type: ignore[misc]
 
 
 Vote = tuple[float, bool, bool]  # (score, among the end's k best, may bypass the rank rule)
 
 
 def neighbour_votes(
-    node: str, edges: Iterable[tuple[str, float, bool]], k: int
+    node: str, edges: Iterable[tuple[str, float, bool, bool]], k: int
 ) -> list[tuple[tuple[str, str], Vote]]:
-    """For each edge ``(other, score, may_bypass)`` of ``node``: (pair, vote of this end)."""
+    """For each edge ``(other, score, near, may_bypass)`` of ``node``: (pair, this end's vote).
+
+    A near edge is ranked among the node's near edges: a follow-up months later does not take
+    the place of its best neighbour within the window. A far edge is ranked among all of them:
+    it counts only when nothing within the window is closer.
+    """
     ranked = sorted(edges, key=lambda e: (-e[1], e[0]))
     votes = []
-    for rank, (other, score, may_bypass) in enumerate(ranked):
+    near_rank = 0
+    for rank, (other, score, near, may_bypass) in enumerate(ranked):
+        position = near_rank if near else rank
+        near_rank += near
         pair = (node, other) if node < other else (other, node)
-        votes.append((pair, (score, k <= 0 or rank < k, may_bypass)))
+        votes.append((pair, (score, k <= 0 or position < k, may_bypass)))
     return votes
 
 
