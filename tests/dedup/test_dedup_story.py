@@ -328,25 +328,31 @@ def test_candidate_pairs_cap_long_posting_lists_to_time_neighbours():
 def test_weak_edges_need_a_rank_strong_edges_do_not():
     edges = [("b", 0.15, True, True), ("c", 0.12, True, True), ("d", 0.3, True, True)]
     votes = dict(neighbour_votes("a", edges, k=1))
-    assert votes[("a", "d")] == (0.3, True, True)
-    assert votes[("a", "b")] == (0.15, False, True)
+    assert votes[("a", "d")] == (0.3, True, True, True)
+    assert votes[("a", "b")] == (0.15, False, True, True)
     # A near edge is ranked among near edges (a far one does not displace it); a far edge
     # among all of them (it must beat every near edge).
     votes = dict(neighbour_votes("a", [("b", 0.15, True, True), ("z", 0.5, False, False)], k=1))
-    assert votes[("a", "b")] == (0.15, True, True)
-    assert votes[("a", "z")] == (0.5, True, False)
+    assert votes[("a", "b")] == (0.15, True, True, True)
+    assert votes[("a", "z")] == (0.5, True, False, False)
     votes = dict(neighbour_votes("a", [("b", 0.6, True, True), ("z", 0.5, False, False)], k=1))
-    assert votes[("a", "z")] == (0.5, False, False)
-    assert keep_edge([(0.3, False, True), (0.3, False, True)], strong=0.2, mutual=True)
-    assert keep_edge([(0.15, True, True), (0.15, False, True)], strong=0.2, mutual=False)
-    assert not keep_edge([(0.15, True, True), (0.15, False, True)], strong=0.2, mutual=True)
-    assert not keep_edge([(0.15, False, True), (0.15, False, True)], strong=0.2, mutual=False)
+    assert votes[("a", "z")] == (0.5, False, False, False)
+    assert keep_edge([(0.3, False, True, True), (0.3, False, True, True)], strong=0.2, mutual=True)
+    weak = [(0.15, True, True, True), (0.15, False, True, True)]
+    assert keep_edge(weak, strong=0.2, mutual=False)
+    assert not keep_edge(weak, strong=0.2, mutual=True)
+    assert not keep_edge([(0.15, False, True, True)] * 2, strong=0.2, mutual=False)
 
 
 def test_cross_language_and_far_edges_are_never_kept_for_their_score_alone():
     # A strong edge that may not bypass (other language, or beyond window_hours) needs a rank.
-    assert not keep_edge([(0.6, False, False), (0.6, False, False)], strong=0.2, mutual=False)
-    assert keep_edge([(0.6, True, False), (0.6, False, False)], strong=0.2, mutual=False)
+    cross = [(0.6, False, False, True), (0.6, False, False, True)]
+    assert not keep_edge(cross, strong=0.2, mutual=False)
+    far_best_of_one = [(0.6, True, False, False), (0.6, False, False, False)]
+    assert keep_edge(far_best_of_one, strong=0.2, mutual=False)
+    # far_mutual: a far edge must be the best of both its ends.
+    assert not keep_edge(far_best_of_one, strong=0.2, mutual=False, far_mutual=True)
+    assert keep_edge([(0.6, True, False, False)] * 2, strong=0.2, mutual=False, far_mutual=True)
 
 
 # Two Indonesian-English translation pairs of different stories that share five names, as

@@ -120,7 +120,13 @@ def pair_threshold(
 
 
 class _PostKeysFn(beam.DoFn):
-    """Post an article under (time bucket, term) for each of its most distinctive terms."""
+    """Post an article under (reach, time bucket, term) for each of its most distinctive terms.
+
+    Near keys (``candidate_keys`` terms, buckets as wide as ``window_hours``) find the pairs
+    within the window; far keys (the ``far_candidate_keys`` most distinctive of them, buckets as
+    wide as ``far_window_hours``) find pairs further apart through their rarest terms only, so
+    the long far buckets hold short posting lists and do not crowd the near ones.
+    """
 
     def __init__(self, settings: StorySettings) -> None:
         """Keep the settings and declare the counter."""
@@ -129,8 +135,8 @@ class _PostKeysFn(beam.DoFn):
 
     def process(
         self, element: tuple[bool, StoryFeatures], df: Mapping[str, int], n_docs: int
-    ) -> Iterator[tuple[tuple[int, str], _Member]]:
-        """Yield ((bucket, term), member) for each candidate key and each of its two buckets."""
+    ) -> Iterator[tuple[tuple[bool, int, str], _Member]]:
+        """Yield ((near, bucket, term), member) for each candidate key and each of its buckets."""
         is_new, features = element
         hours = epoch_hours(features.published_at)
         if hours is None:
@@ -138,11 +144,17 @@ class _PostKeysFn(beam.DoFn):
             return
         idf = IdfTable(df, n_docs)
         member = _Member(is_new, hours, features)
-        keys = candidate_terms(features, idf, df, self.settings.candidate_keys)
-        keys += vector_keys(features.vector, self.settings.vector_bands, self.settings.vector_bits)
+        settings = self.settings
+        keys = candidate_terms(features, idf, df, settings.candidate_keys)
+        far_keys = keys[: settings.far_candidate_keys]
+        keys += vector_keys(features.vector, settings.vector_bands, settings.vector_bits)
         for term in keys:
-            for bucket in time_buckets(hours, self.settings.far_window_hours):
-                yield (bucket, term), member
+            for bucket in time_buckets(hours, settings.window_hours):
+                yield (True, bucket, term), member
+        if settings.far_window_hours > settings.window_hours:
+            for term in far_keys:
+                for bucket in time_buckets(hours, settings.far_window_hours):
+                    yield (False, bucket, term), member
 
 
 class _ScorePostingsFn(beam.DoFn):
@@ -157,7 +169,7 @@ class _ScorePostingsFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[tuple[int, str], Iterable[_Member]],
+        element: tuple[tuple[bool, int, str], Iterable[_Member]],
         df: Mapping[str, int],
         n_docs: int,
     ) -> Iterator[tuple[tuple[str, str], tuple[float, bool, bool]]]:
@@ -167,17 +179,18 @@ class _ScorePostingsFn(beam.DoFn):
         alone (``strong_threshold``), which only near same-language pairs may; the others need
         the rank rule.
         """
-        (bucket, _), grouped = element
+        (near_list, bucket, _), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
             return
         if len(members) > self.settings.posting_cap + 1:
             self.capped.inc()
         idf = IdfTable(df, n_docs)
-        window = self.settings.far_window_hours
+        window = self.settings.window_hours if near_list else self.settings.far_window_hours
         for first, second in candidate_pairs(members, self.settings.posting_cap):
             gap = abs(first.hours - second.hours)
-            if gap > window:
+            # Pairs within the window are the near lists' (which post a superset of the terms).
+            if gap > window or (not near_list and gap <= self.settings.window_hours):
                 continue
             # Both articles post to two buckets; compare the pair only in the later one they share.
             shared = max(math.floor(first.hours / window), math.floor(second.hours / window))
@@ -192,7 +205,8 @@ class _ScorePostingsFn(beam.DoFn):
                 yield pair, (score, near, near and a.language == b.language)  # type: ignore[misc]
 
 
-Vote = tuple[float, bool, bool]  # (score, among the end's k best, may bypass the rank rule)
+# (score, among the end's k best, may bypass the rank rule, within the window)
+Vote = tuple[float, bool, bool, bool]
 
 
 def neighbour_votes(
@@ -211,18 +225,21 @@ def neighbour_votes(
         position = near_rank if near else rank
         near_rank += near
         pair = (node, other) if node < other else (other, node)
-        votes.append((pair, (score, k <= 0 or position < k, may_bypass)))
+        votes.append((pair, (score, k <= 0 or position < k, may_bypass, near)))
     return votes
 
 
-def keep_edge(votes: Iterable[Vote], strong: float, mutual: bool) -> bool:
-    """Keep a strong near same-language edge, else one that both ends (``mutual``) or either end
-    ranks among its top-k."""
+def keep_edge(
+    votes: Iterable[Vote], strong: float, mutual: bool, far_mutual: bool = False
+) -> bool:
+    """Keep a strong near same-language edge, else one that both ends (``mutual``; for far
+    edges ``far_mutual``) or either end ranks among its top-k."""
     votes = list(votes)
     if any(v[2] and v[0] >= strong for v in votes):
         return True
     ranked = [v[1] for v in votes]
-    return len(ranked) == 2 and all(ranked) if mutual else any(ranked)
+    both = mutual if all(v[3] for v in votes) else far_mutual
+    return len(ranked) == 2 and all(ranked) if both else any(ranked)
 
 
 def _to_edge(element: tuple[tuple[str, str], Iterable[Vote]]) -> StoryEdge:
@@ -278,6 +295,7 @@ class SameStoryEdges(beam.PTransform):
         k = self.settings.top_k
         strong = self.settings.strong_threshold
         mutual = self.settings.mutual
+        far_mutual = self.settings.far_mutual
         return (
             scored
             | "ByEnd"
@@ -290,6 +308,7 @@ class SameStoryEdges(beam.PTransform):
             | "GroupByEnd" >> beam.GroupByKey()
             | "RankNeighbours" >> beam.FlatMap(lambda kv: neighbour_votes(kv[0], kv[1], k))
             | "GroupVotes" >> beam.GroupByKey()
-            | "KeepRankedEdges" >> beam.Filter(lambda kv: keep_edge(kv[1], strong, mutual))
+            | "KeepRankedEdges"
+            >> beam.Filter(lambda kv: keep_edge(kv[1], strong, mutual, far_mutual))
             | "ToEdges" >> beam.Map(_to_edge).with_output_types(StoryEdge)
         )

@@ -25,6 +25,8 @@ class StorySettings:
     # Weakest score of a far edge. Split A could not tell 0.15 to 0.3 apart (F1 0.974-0.983);
     # split B chose 0.3 (benchmarks/story_cv.py, docs/dedup-story.md).
     far_threshold: float = 0.3
+    # A far edge must be the best edge of both its ends, not just of one.
+    far_mutual: bool = False
     # Weakest score of an edge (same language). Chosen on split A of giveme5w1h (F1 0.934 at
     # 0.08, 0.931 at 0.1 and 0.12, 0.929 at 0.15); split B held out (benchmarks/story_cv.py).
     threshold: float = 0.1
@@ -52,6 +54,9 @@ class StorySettings:
     # Each article posts this many of its most distinctive terms to the inverted index. Split A:
     # 2 keys F1 0.64, 4 keys 0.885, 8 or more 0.931 (all 96 terms: 0.931): 12 leaves a margin.
     candidate_keys: int = 12
+    # ... and the first this many of them to the far index (buckets of ``far_window_hours``):
+    # far pairs must share one of their rarest terms, which keeps far posting lists short.
+    far_candidate_keys: int = 12
     # A posting list longer than this is sorted by time and only neighbours within this many
     # places are compared: at most ``posting_cap`` comparisons per member per key. A cost bound
     # (giveme5w1h never reaches it: cap 2 gave the same F1); it matters for a big story's day.
