@@ -229,9 +229,7 @@ def neighbour_votes(
     return votes
 
 
-def keep_edge(
-    votes: Iterable[Vote], strong: float, mutual: bool, far_mutual: bool = False
-) -> bool:
+def keep_edge(votes: Iterable[Vote], strong: float, mutual: bool, far_mutual: bool = False) -> bool:
     """Keep a strong near same-language edge, else one that both ends (``mutual``; for far
     edges ``far_mutual``) or either end ranks among its top-k."""
     votes = list(votes)
