@@ -10,11 +10,13 @@ record (a few dozen weighted terms); two articles score the IDF-weighted cosine 
 Candidates come from an inverted index: every article posts its most distinctive terms (by weight
 times IDF) under ``(time bucket, term)`` keys; a ``GroupByKey`` gathers each posting list, capped so
 that a hot term costs at most ``posting_cap`` comparisons per member. Nothing compares all pairs.
-Document frequencies are a Beam combine passed as a side input. An edge is kept when it is strong,
-or when it clears a lower threshold and is among the ``top_k`` best edges of an end (of both ends
-with ``mutual``): each article adds at most ``top_k`` weak links, which keeps single-link chaining
-across events rare once the integration joins edges into connected components. Across languages
-only names, numbers and dates are compared, since content words of two languages never match.
+Pairs beyond the window (up to ``far_window_hours``) come from a second index of the same terms with
+longer buckets. Document frequencies are a Beam combine passed as a side input. An edge is kept when
+it is strong, or when it clears a lower threshold and is among the ``top_k`` best edges of an end
+(of both ends with ``mutual``); only same-language edges within the window may pass for their score
+alone. Each article adds at most ``top_k`` weak links, which keeps single-link chaining across
+events rare once the integration joins edges into connected components. Across languages only names,
+numbers and dates are compared, since content words of two languages never match.
 
 The scorer is pluggable (``StoryScorer``): ``EmbeddingBlendScorer`` mixes in the cosine of vectors
 that ``EmbedStories`` computes with Beam's ``RunInference`` from any ``ModelHandler``
@@ -123,9 +125,9 @@ class _PostKeysFn(beam.DoFn):
     """Post an article under (reach, time bucket, term) for each of its most distinctive terms.
 
     Near keys (``candidate_keys`` terms, buckets as wide as ``window_hours``) find the pairs
-    within the window; far keys (the ``far_candidate_keys`` most distinctive of them, buckets as
-    wide as ``far_window_hours``) find pairs further apart through their rarest terms only, so
-    the long far buckets hold short posting lists and do not crowd the near ones.
+    within the window; far keys (the first ``far_candidate_keys`` of those terms, buckets as wide
+    as ``far_window_hours``) find the pairs further apart. The two indexes are apart so that a
+    long far bucket never crowds a near posting list out of its ``posting_cap``.
     """
 
     def __init__(self, settings: StorySettings) -> None:
