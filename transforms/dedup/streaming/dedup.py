@@ -16,6 +16,7 @@ arrivals for a key are processed together, sorted by stable keys, against what e
 stored. Details and limits: docs/streaming.md ("Near-duplicates and stories").
 """
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple, Optional
 
 import apache_beam as beam
@@ -47,6 +48,9 @@ from transforms.dedup.streaming.keyed import (
     story_item,
 )
 from transforms.dedup.streaming.resolve import RESOLVER_KEY, STORIES, ResolveWindowFn
+
+# A stateful step's input: a str key (a deterministic coder) and one window's items.
+Grouped = tuple[str, Iterable[Any]]
 
 
 class StreamDedupOutputs(NamedTuple):
@@ -121,13 +125,15 @@ class StreamDedup(beam.PTransform):
         copy = self._keyed_state(
             sigs | "CopyPosts" >> beam.FlatMap(copy_posts),
             "CopyIndex",
-            beam.ParDo(CopyIndexFn(ttl, (near or DEFAULT_NEAR).max_bucket)).with_outputs(
-                NEAR_REQUESTS, main="edges"
-            ),
+            beam.ParDo(CopyIndexFn(ttl, (near or DEFAULT_NEAR).max_bucket))
+            .with_input_types(Grouped)
+            .with_outputs(NEAR_REQUESTS, main="edges"),
         )
 
         term_counts = self._keyed_state(
-            sigs | "TermPosts" >> beam.FlatMap(term_posts), "CountTerms", beam.ParDo(TermDfFn(ttl))
+            sigs | "TermPosts" >> beam.FlatMap(term_posts),
+            "CountTerms",
+            beam.ParDo(TermDfFn(ttl)).with_input_types(Grouped),
         )
         items = (
             {
@@ -141,7 +147,7 @@ class StreamDedup(beam.PTransform):
         story_requests = self._keyed_state(
             items | "Postings" >> beam.FlatMap(postings, story),
             "PostingIndex",
-            beam.ParDo(PostingIndexFn(ttl, story)),
+            beam.ParDo(PostingIndexFn(ttl, story)).with_input_types(Grouped),
         )
         store_input = self._rewindow(
             {
@@ -154,7 +160,9 @@ class StreamDedup(beam.PTransform):
             "Store",
         )
         store_edges = self._keyed_state(
-            store_input, "ArticleStore", beam.ParDo(ArticleStoreFn(ttl, near, story))
+            store_input,
+            "ArticleStore",
+            beam.ParDo(ArticleStoreFn(ttl, near, story)).with_input_types(Grouped),
         )
 
         resolver_input = self._rewindow(
@@ -168,9 +176,9 @@ class StreamDedup(beam.PTransform):
         resolved = self._keyed_state(
             resolver_input,
             "Resolve",
-            beam.ParDo(ResolveWindowFn(ttl, self._window_s, story)).with_outputs(
-                STORIES, FILTERED, main="assignments"
-            ),
+            beam.ParDo(ResolveWindowFn(ttl, self._window_s, story))
+            .with_input_types(Grouped)
+            .with_outputs(STORIES, FILTERED, main="assignments"),
         )
 
         labelled = (
@@ -181,6 +189,9 @@ class StreamDedup(beam.PTransform):
                 resolved.assignments | "KeyAssignments" >> beam.Map(lambda d: (d.article_id, d)),
             )
             | "ArticlesAndLabels" >> beam.Flatten()
-            | "AttachLabels" >> beam.ParDo(AttachLabelsFn(ttl)).with_output_types(Article)
+            | "AttachLabels"
+            >> beam.ParDo(AttachLabelsFn(ttl))
+            .with_input_types(tuple[str, Any])
+            .with_output_types(Article)
         )
         return StreamDedupOutputs(labelled, resolved[STORIES], resolved[FILTERED])

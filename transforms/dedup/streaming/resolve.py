@@ -10,8 +10,9 @@ Batch's rules, as a run with history applies them, with earlier windows as the h
 
 - copy edges (url, canonical_url, exact_text, near_duplicate) make copy groups; a group that
   reaches an earlier window's group keeps that group's canonical copy (the earliest of them if it
-  reaches several), otherwise its canonical copy is its earliest published article, then URL;
-  every other new member gets ``duplicate_of`` and the strongest layer that linked it;
+  reaches several: the other groups' canonical copies become aliases of it), otherwise its
+  canonical copy is its earliest published article, then URL; every other new member gets
+  ``duplicate_of`` and the strongest layer that linked it;
 - same-story edges are kept when strong, or when they are among a new article's ``top_k`` best
   (``neighbour_votes``/``keep_edge``; an earlier window's article does not vote: its edges to
   later windows are not known yet);
@@ -88,11 +89,14 @@ class StoryMemo:
 
 @dataclass
 class Memory:
-    """The resolver's state: labels per article, members per story, ids of merged stories."""
+    """The resolver's state: labels per article, members per story, where merged groups went."""
 
     labels: dict[str, Label] = field(default_factory=dict)
     stories: dict[str, StoryMemo] = field(default_factory=dict)
+    # A merged story's id -> (the surviving story's id, expiry).
     aliases: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # A merged copy group's canonical copy -> (the surviving canonical copy, its order, expiry).
+    copy_aliases: dict[str, tuple[str, OrderKey, int]] = field(default_factory=dict)
 
     def expire(self, now: int) -> None:
         """Forget articles, story members and aliases whose expiry has passed."""
@@ -103,6 +107,7 @@ class Memory:
             if not memo.members:
                 del self.stories[story_id]
         self.aliases = {k: v for k, v in self.aliases.items() if v[1] >= now}
+        self.copy_aliases = {k: v for k, v in self.copy_aliases.items() if v[2] >= now}
 
     def story_of(self, story_id: str) -> str:
         """The surviving id of a story (following merges)."""
@@ -113,6 +118,18 @@ class Memory:
                 break
             seen.add(story_id)
         return story_id
+
+    def root_of(self, article_id: str) -> tuple[str, OrderKey]:
+        """The canonical copy (and its order key) of a remembered article's copy group."""
+        label = self.labels[article_id]
+        root, order = label.root, label.root_order
+        seen = {root}
+        while root in self.copy_aliases:
+            root, order, _until = self.copy_aliases[root]
+            if root in seen:
+                break
+            seen.add(root)
+        return root, order
 
     def story_order(self, story_id: str, fallback: OrderKey) -> OrderKey:
         """Order key of a story's first article (``fallback`` if the story is not remembered)."""
@@ -275,15 +292,18 @@ def resolve_window(
         if edge.b in fresh:
             other: Token = ("n", edge.b)
         else:
-            label = memory.labels[edge.b]
-            root_orders[label.root] = label.root_order
-            other = ("r", label.root)
+            root, root_orders[root] = memory.root_of(edge.b)
+            other = ("r", root)
         copies.union(("n", edge.a), other)
+    expiry = now + ttl
     canonical: dict[str, tuple[str, OrderKey]] = {}
     for members in copies.groups().values():
-        old = [(root_orders[t[1]], t[1]) for t in members if t[0] == "r"]
+        old = sorted((root_orders[t[1]], t[1]) for t in members if t[0] == "r")
         new = [(fresh[t[1]].order, t[1]) for t in members if t[0] == "n"]
-        order, root = min(old) if old else min(new)
+        order, root = old[0] if old else min(new)
+        for _order, merged in old[1:]:
+            # Two earlier copy groups are one: later copies of either point at the survivor.
+            memory.copy_aliases[merged] = (root, order, expiry)
         for _kind, node_id in new:
             canonical[node_id] = (root, order)
 
@@ -297,7 +317,6 @@ def resolve_window(
         else:
             other = ("s", memory.story_of(memory.labels[edge.b].story_id))
         stories.union(("n", edge.a), other)
-    expiry = now + ttl
     story_ids: dict[str, str] = {}
     touched: list[str] = []
     for members in stories.groups().values():
