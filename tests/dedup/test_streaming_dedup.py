@@ -6,8 +6,9 @@ explicitly: Beam's DirectRunner may hand the job to Prism); the batch reference 
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import apache_beam as beam
 import pyarrow.dataset as ds
@@ -43,7 +44,7 @@ def fixture_article(
     language: str,
     edit: Optional[Callable[[str], str]] = None,
 ) -> Article:
-    """An article from a story fixture (title, lead as description, body), as extraction gives it."""
+    """An article from a story fixture: title, lead as description, body (as extraction gives)."""
     title, lead, *body_lines = (STORY / file).read_text(encoding="utf-8").splitlines()
     body = "\n".join(body_lines)
     if edit is not None:
@@ -139,7 +140,8 @@ def run_batch(articles: list[Article], tmp: Path) -> Labels:
             )
             | beam.io.WriteToText(prefix)
         )
-    rows = [json.loads(line) for path in tmp.glob("batch*") for line in path.read_text().splitlines()]
+    lines = [line for path in tmp.glob("batch*") for line in path.read_text().splitlines()]
+    rows = [json.loads(line) for line in lines]
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
 

@@ -23,7 +23,6 @@ from tests.conftest import FIXTURES, LocalServer
 from tests.dedup.test_dedup import article
 from transforms.core.records import Article, DeadLetter, FeedEntry, FilteredItem
 from transforms.core.settings import StreamSettings
-
 from transforms.sinks.streaming import window_balance
 
 WINDOW = 60.0
