@@ -106,16 +106,21 @@ def test_a_refetched_article_is_filtered_and_state_expires() -> None:
 
 def test_weak_edges_to_earlier_windows_count_only_as_the_new_articles_best() -> None:
     memory = Memory()
-    window(memory, 10, [node("p", "01T10"), node("q", "01T10")])
+    nodes = [node("p", "01T10"), node("q", "01T10")]
+    first = labels(window(memory, 10, nodes))
+    # r's edges are weak (below strong_threshold 0.2): r-p is r's best and links; r-q would be
+    # q's best, but q (an earlier window's article) does not vote, so r-q is dropped.
     result = window(
         memory,
         20,
         [node("r", "01T11")],
         [Edge("r", "p", "same_story", 0.15), Edge("r", "q", "same_story", 0.12)],
     )
-    # Both are weak (below strong_threshold 0.2): only r's best neighbour links.
-    story = labels(result)["r"][2]
-    assert story == memory.labels["p"].story_id != memory.labels["q"].story_id
+    assert labels(result)["r"][2] == first["p"][2]
+    assert [row.member_ids for row in result.stories] == [["p", "r"]]
+    # A strong edge links whatever the ranks.
+    strong = window(memory, 30, [node("s", "01T12")], [Edge("s", "q", "same_story", 0.25)])
+    assert labels(strong)["s"][2] == first["q"][2]
 
 
 def test_signatures_use_the_batch_keys_and_skip_short_bodies() -> None:

@@ -9,7 +9,8 @@ a key when its last entry has expired.
 - ``CopyIndexFn`` (key: url key, canonical key, content hash or LSH band key): an exact key links
   each new article to the first article of that key (batch's star edges); a band key sends the
   new article's MinHash and fingerprints to every article sharing the band (candidates).
-- ``TermDfFn`` (key: term): document frequencies over the TTL, per article as of its window.
+- ``TermDfFn`` (key: a shard of the vocabulary): document frequencies over the TTL, per article
+  as of its window.
 - ``PostingIndexFn`` (key: term): an inverted index of every article's terms; an article queries
   its most distinctive terms and is compared with the nearest articles in time under each.
 - ``ArticleStoreFn`` (key: article id): keeps each article's MinHash, fingerprints and story
@@ -41,8 +42,8 @@ from transforms.dedup.near.hashing import unpack_signature
 from transforms.dedup.near.pairs import PairHalves, verify_pairs
 from transforms.dedup.near.settings import NearDupSettings
 from transforms.dedup.story.edges import candidate_terms, epoch_hours, pair_threshold
-from transforms.dedup.story.scoring import IdfTable, StoryScorer, TermScorer
-from transforms.dedup.story.settings import StorySettings
+from transforms.dedup.story.scoring import IdfFn, IdfTable, StoryScorer, TermScorer
+from transforms.dedup.story.settings import StoryFeatures, StorySettings
 from transforms.dedup.streaming.elements import (
     ALL_ARTICLES_TERM,
     COPY_KEY_METHODS,
@@ -59,6 +60,9 @@ from transforms.dedup.streaming.elements import (
 
 STAGE = "stream_dedup"
 NEAR_REQUESTS = "near_requests"
+# An article is indexed under this many times ``candidate_keys`` of its terms (measured on
+# giveme5w1h in 24 windows: docs/streaming.md).
+STORED_TERMS_PER_KEY = 2
 # A posting list keeps at most this many articles (the latest by time): a query compares with the
 # ``posting_cap`` nearest in time, so older entries of a hot term would almost never be reached.
 POSTINGS_KEPT_PER_CAP = 4
@@ -168,10 +172,12 @@ class CopyIndexFn(beam.DoFn):
 
 
 class TermDfFn(beam.DoFn):
-    """(term, article ids of a window) -> (article id, (term, df)): df over the TTL up to now.
+    """(shard, (article id, terms) of a window) -> (article id, {term: df}): df over the TTL.
 
-    State per term: one ``(expiry, count)`` per window that had the term. The pseudo-term
-    ``ALL_ARTICLES_TERM`` counts every article, so its df is N.
+    State per shard of the vocabulary: the running counts of its terms and one ``(expiry,
+    counts)`` bucket per window, subtracted when the bucket expires. The pseudo-term
+    ``ALL_ARTICLES_TERM`` counts every article, so its df is N. An article's df includes itself
+    and the other articles of its window.
     """
 
     def __init__(self, ttl_s: float) -> None:
@@ -179,20 +185,35 @@ class TermDfFn(beam.DoFn):
 
     def process(
         self,
-        kv: tuple[str, Iterable[str]],
+        kv: tuple[str, Iterable[tuple[str, list[str]]]],
         timestamp: Any = beam.DoFn.TimestampParam,
         counts: Any = _COUNTS,
         expiry: Any = _COUNTS_EXPIRY,
-    ) -> Iterator[tuple[str, tuple[str, int]]]:
-        term, ids = kv
+    ) -> Iterator[tuple[str, dict[str, int]]]:
+        _shard, grouped = kv
         now = micros(timestamp)
-        kept = [bucket for bucket in counts.read() or [] if bucket[0] >= now]
-        fresh = sorted(set(ids))
-        df = sum(count for _, count in kept) + len(fresh)
-        for article_id in fresh:
-            yield article_id, (term, df)
-        kept.append((now + self._ttl, len(fresh)))
-        counts.write(kept)
+        stored: Optional[tuple[dict[str, int], list[tuple[int, dict[str, int]]]]] = counts.read()
+        total, buckets = stored if stored is not None else ({}, [])
+        for bucket_expiry, bucket in buckets:
+            if bucket_expiry < now:
+                for term, count in bucket.items():
+                    left = total[term] - count
+                    if left:
+                        total[term] = left
+                    else:
+                        del total[term]
+        buckets = [b for b in buckets if b[0] >= now]
+        terms_of = dict(sorted(grouped))  # one entry per article id
+        window: dict[str, int] = {}
+        for terms in terms_of.values():
+            for term in set(terms):
+                window[term] = window.get(term, 0) + 1
+        for term, count in window.items():
+            total[term] = total.get(term, 0) + count
+        for article_id, terms in terms_of.items():
+            yield article_id, {term: total[term] for term in terms}
+        buckets.append((now + self._ttl, window))
+        counts.write((total, buckets))
         expiry.set(at_micros(now + self._ttl))
 
     @on_timer(_COUNTS_EXPIRY_SPEC)
@@ -203,17 +224,29 @@ class TermDfFn(beam.DoFn):
 def story_item(kv: tuple[str, dict[str, list[Any]]]) -> Iterator[StoryItem]:
     """Join an article's features with its terms' document frequencies (N under the "" term)."""
     _id, parts = kv
-    df = dict(parts["df"])
+    df = {term: count for shard in parts["df"] for term, count in shard.items()}
     n_docs = max(1, df.pop(ALL_ARTICLES_TERM, 1))
     for features in list(parts["features"])[:1]:
         yield StoryItem(features, df, n_docs)
 
 
+def stored_terms(features: StoryFeatures, idf: IdfFn, k: int) -> list[str]:
+    """The ``k`` terms an article is indexed under for later articles: weight x IDF, any df.
+
+    Unlike the query terms (``candidate_terms``, which need another article to share the term),
+    no df filter: the terms nobody has used yet are the ones later coverage of a new event will
+    share, and they have the highest IDF now.
+    """
+    ranked = sorted((-w * idf(t), t) for t, w in zip(features.terms, features.weights, strict=True))
+    return [t for _, t in ranked[:k]]
+
+
 def postings(item: StoryItem, settings: StorySettings) -> list[tuple[str, Posting]]:
-    """Post an article under every term; under its ``candidate_keys`` best terms it also queries.
+    """Post an article under its indexed terms, and query its ``candidate_keys`` best terms.
 
     The query terms are batch's ``candidate_terms`` (weight x IDF, shared with another article)
-    over the document frequencies as of the article's window.
+    over the document frequencies as of the article's window; it is indexed under its
+    ``STORED_TERMS_PER_KEY * candidate_keys`` best terms (``stored_terms``).
     """
     features = item.features
     hours = epoch_hours(features.published_at)
@@ -222,18 +255,22 @@ def postings(item: StoryItem, settings: StorySettings) -> list[tuple[str, Postin
         return []
     idf = IdfTable(item.df, item.n_docs)
     query = set(candidate_terms(features, idf, item.df, settings.candidate_keys))
+    stored = set(stored_terms(features, idf, STORED_TERMS_PER_KEY * settings.candidate_keys))
     return [
-        (term, Posting(features.article_id, hours, item if term in query else None))
-        for term in features.terms
+        (
+            term,
+            Posting(features.article_id, hours, item if term in query else None, term in stored),
+        )
+        for term in sorted(query | stored)
     ]
 
 
 class PostingIndexFn(beam.DoFn):
     """(term, postings of a window) -> (stored article id, StoryRequest) for each candidate pair.
 
-    A querying article is compared with the ``posting_cap`` articles nearest to it in time within
-    ``window_hours``: the stored ones and the window's others (two querying articles of one window
-    are paired once, by the later of them in time order).
+    A querying article is compared with the ``posting_cap`` articles indexed under the term that
+    are nearest to it in time within ``window_hours``: earlier windows' and this window's (two
+    articles of one window that would find each other are paired once, by the later in order).
     """
 
     def __init__(self, ttl_s: float, settings: StorySettings) -> None:
@@ -261,7 +298,8 @@ class PostingIndexFn(beam.DoFn):
             others = [(ref[0], ref[1]) for ref in stored] + [
                 (other.article_id, other.hours)
                 for j, other in enumerate(posts)
-                if j != i and (other.item is None or j < i)
+                # Indexed here, and not the later of two that would find each other.
+                if j != i and other.store and not (other.item and post.store and j > i)
             ]
             nearest = sorted(
                 (abs(hours - post.hours), other_id)
@@ -270,7 +308,11 @@ class PostingIndexFn(beam.DoFn):
             )
             for _gap, other_id in nearest[: self._cap]:
                 yield other_id, StoryRequest(post.item)
-        stored.extend((post.article_id, post.hours, now + self._ttl) for post in posts)
+        stored.extend(
+            (post.article_id, post.hours, now + self._ttl) for post in posts if post.store
+        )
+        if not stored:
+            return
         if len(stored) > self._keep:
             stored = sorted(stored, key=lambda ref: (ref[1], ref[0]))[-self._keep :]
         stored_state.write(stored)

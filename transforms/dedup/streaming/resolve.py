@@ -236,7 +236,12 @@ def _window_edges(memory: Memory, fresh: dict[str, NodeInfo], edges: Iterable[Ed
 def _kept_story_edges(
     fresh: dict[str, NodeInfo], edges: Sequence[Edge], settings: StorySettings
 ) -> list[Edge]:
-    """Same-story edges that batch's rank rule keeps, with new articles as the only voters."""
+    """Same-story edges that batch's rank rule keeps, with this window's articles as the voters.
+
+    An earlier window's article does not vote: its edges to later windows are not known yet, and
+    letting it vote over the edges it has seen so far kept chains (giveme5w1h in 24 windows:
+    precision 0.95 -> 0.84, recall unchanged; docs/streaming.md).
+    """
     incident: dict[str, list[tuple[str, float]]] = {}
     for edge in edges:
         incident.setdefault(edge.a, []).append((edge.b, edge.score))
