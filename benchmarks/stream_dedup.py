@@ -1,14 +1,15 @@
 """Streaming dedup against batch on a labelled corpus: the same articles, in windows, in date order.
 
-python benchmarks/stream_dedup.py [--corpus ../shared/corpus/dedup/giveme5w1h] [--windows 24]
+python benchmarks/stream_dedup.py [--corpus DIR] [--windows 1 6 24 100]
 
 The articles of a giveme5w1h-style directory (``newsbeam eval dedup``'s reading of it) are sorted
 by publication date and fed to ``DedupAndWrite`` in ``--windows`` equal groups, one per event-time
 window, by TestStream on the BundleBasedDirectRunner (streaming); the TTL keeps every window. The
 same articles go through batch ``DedupArticles`` on FnApiRunner at once. Printed as JSON: pairwise
 precision/recall/F1 of both groupings against the gold events, how far the streaming grouping
-agrees with batch's (pairwise, batch as truth), how many labels (dup_method, duplicate_of, story
-grouping) are equal, and wall times.
+agrees with batch's (pairwise, batch as truth), how many labels (dup_method, duplicate_of,
+story_id) are equal, the scores of the first and the second half of the windows (cold and warm
+state), and wall times.
 """
 
 import argparse
@@ -66,43 +67,63 @@ def in_windows(articles: Sequence[Article], windows: int) -> list[list[Article]]
     return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Run both, print the comparison as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", default=str(ROOT.parent / "shared/corpus/dedup/giveme5w1h"))
-    parser.add_argument("--windows", type=int, default=24)
-    args = parser.parse_args(argv)
-    articles, gold = articles_of(Path(args.corpus))
-
-    started = time.perf_counter()
-    batch = {row["article_id"]: row for row in dedup_labels(articles)}
-    batch_s = time.perf_counter() - started
+def compare(
+    articles: Sequence[Article], gold: dict[str, str], batch: dict[str, Any], windows: int
+) -> dict[str, Any]:
+    """Run streaming over ``windows`` windows; score it against the gold events and batch."""
+    groups = in_windows(articles, windows)
     with tempfile.TemporaryDirectory(prefix="stream-dedup-") as tmp:
         started = time.perf_counter()
-        rows = run_stream(in_windows(articles, args.windows), Path(tmp))
-        stream_s = time.perf_counter() - started
+        rows = run_stream(groups, Path(tmp))
+        seconds = time.perf_counter() - started
     stream = {row["article_id"]: row for row in rows}
-
     batch_story = {k: r["story_id"] for k, r in batch.items()}
     stream_story = {k: r["story_id"] for k, r in stream.items()}
-    fields = ("dup_method", "duplicate_of")
-    result = {
-        "corpus": args.corpus,
-        "articles": len(articles),
-        "windows": args.windows,
+    half = len(groups) // 2
+    halves = {}
+    for name, part in (("first_half", groups[:half]), ("second_half", groups[half:])):
+        ids = {a.article_id for group in part for a in group}
+        part_gold = {k: v for k, v in gold.items() if k in ids}
+        halves[name] = {
+            "articles": len(ids),
+            "stream": pairwise_scores(part_gold, stream_story),
+            "batch": pairwise_scores(part_gold, batch_story),
+        }
+    return {
+        "windows": len(groups),
         "written_once": len(rows) == len(stream) == len(articles),
-        "batch_vs_gold": pairwise_scores(gold, batch_story),
         "stream_vs_gold": pairwise_scores(gold, stream_story),
         "stream_vs_batch_grouping": pairwise_scores(batch_story, stream_story),
         "same_story_id": sum(stream_story[k] == batch_story[k] for k in batch),
         "same_labels": {
-            name: sum(stream[k][name] == batch[k][name] for k in batch) for name in fields
+            name: sum(stream[k][name] == batch[k][name] for k in batch)
+            for name in ("dup_method", "duplicate_of")
         },
-        "labels": {
-            "batch": _count(r["dup_method"] for r in batch.values()),
-            "stream": _count(r["dup_method"] for r in stream.values()),
+        "labels": _count(r["dup_method"] for r in stream.values()),
+        "by_half": halves if len(groups) > 1 else None,
+        "seconds_bundle_based": round(seconds, 1),
+    }
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run batch once and streaming per window count; print the comparison as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", default=str(ROOT.parent / "shared/corpus/dedup/giveme5w1h"))
+    parser.add_argument("--windows", type=int, nargs="+", default=[24])
+    args = parser.parse_args(argv)
+    articles, gold = articles_of(Path(args.corpus))
+    started = time.perf_counter()
+    batch = {row["article_id"]: row for row in dedup_labels(articles)}
+    batch_s = time.perf_counter() - started
+    result = {
+        "corpus": args.corpus,
+        "articles": len(articles),
+        "batch": {
+            "vs_gold": pairwise_scores(gold, {k: r["story_id"] for k, r in batch.items()}),
+            "labels": _count(r["dup_method"] for r in batch.values()),
+            "seconds_fnapi": round(batch_s, 1),
         },
-        "seconds": {"batch_fnapi": round(batch_s, 1), "stream_bundle_based": round(stream_s, 1)},
+        "stream": [compare(articles, gold, batch, n) for n in args.windows],
     }
     json.dump(result, sys.stdout, indent=1)
     print()
