@@ -63,8 +63,8 @@ def run_stream(groups: Sequence[Sequence[Article]], output: Path) -> list[dict[s
 def in_windows(articles: Sequence[Article], windows: int) -> list[list[Article]]:
     """Articles by publication date (undated last), cut into ``windows`` consecutive groups."""
     ordered = sorted(articles, key=lambda a: (a.published_at is None, a.published_at or ""))
-    size = -(-len(ordered) // windows)
-    return [list(ordered[i : i + size]) for i in range(0, len(ordered), size)]
+    n = len(ordered)
+    return [list(ordered[i * n // windows : (i + 1) * n // windows]) for i in range(windows)]
 
 
 def compare(

@@ -7,7 +7,13 @@ from tests.dedup.test_dedup import article, state
 from transforms.dedup.articles import Edge, choose_story_id, signature_of
 from transforms.dedup.story.settings import StorySettings
 from transforms.dedup.streaming.elements import NodeInfo, node_info, stream_signature
-from transforms.dedup.streaming.resolve import Memory, WindowLabels, new_story_id, resolve_window
+from transforms.dedup.streaming.resolve import (
+    Memory,
+    WindowLabels,
+    cross_window_floor,
+    new_story_id,
+    resolve_window,
+)
 
 TTL = 1_000_000
 SETTINGS = StorySettings()
@@ -114,13 +120,22 @@ def test_weak_edges_to_earlier_windows_count_only_as_the_new_articles_best() -> 
         memory,
         20,
         [node("r", "01T11")],
-        [Edge("r", "p", "same_story", 0.15), Edge("r", "q", "same_story", 0.12)],
+        [Edge("r", "p", "same_story", 0.16), Edge("r", "q", "same_story", 0.12)],
     )
+    assert round(cross_window_floor(SETTINGS), 6) == 0.15
     assert labels(result)["r"][2] == first["p"][2]
     assert [row.member_ids for row in result.stories] == [["p", "r"]]
-    # A strong edge links whatever the ranks.
-    strong = window(memory, 30, [node("s", "01T12")], [Edge("s", "q", "same_story", 0.25)])
-    assert labels(strong)["s"][2] == first["q"][2]
+    # A weak edge to an earlier window below the floor links nothing, even as the best one ...
+    weak = window(memory, 30, [node("t", "01T12")], [Edge("t", "q", "same_story", 0.12)])
+    assert labels(weak)["t"][2] not in {first["p"][2], first["q"][2]}
+    # ... inside one window the batch rule alone decides; a strong edge links whatever the ranks.
+    inside = window(
+        memory,
+        40,
+        [node("u", "01T13"), node("v", "01T13")],
+        [Edge("u", "v", "same_story", 0.12), Edge("u", "q", "same_story", 0.25)],
+    )
+    assert {sid for _d, _m, sid in labels(inside).values()} == {first["q"][2]}
 
 
 def test_signatures_use_the_batch_keys_and_skip_short_bodies() -> None:

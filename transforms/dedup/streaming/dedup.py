@@ -4,7 +4,7 @@
 Article (fixed windows)
   -> Signatures      url/canonical/content keys, MinHash + band keys, story features (batch's)
   -> CopyIndex       state per exact key and LSH band key -> copy edges, near-duplicate requests
-  -> CountTerms      state per term: document frequencies over the TTL -> StoryItems
+  -> CountTerms      state per vocabulary shard: document frequencies over the TTL -> StoryItems
   -> PostingIndex    state per term: inverted index -> same-story requests
   -> ArticleStore    state per article id: MinHash, fingerprints, story item -> verified edges
   -> Resolve         one small state: labels, stories, merges -> Assignment, Story rows, filtered
