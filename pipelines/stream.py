@@ -6,8 +6,9 @@ python -m pipelines.stream --outlets seeds/outlets.yaml --output out/stream
 
 PeriodicImpulse (explicit start) -> every feed per tick -> fixed windows -> ReadFeeds ->
 CollapseEntries (per window) -> SkipSeenLinks (global-window state, TTL) -> FetchPages (per
-window) -> ExtractArticles -> DetectLanguage -> StreamDedup (global-window state, TTL) -> fixed
-windows -> Parquet per window pane (articles, filtered, dead letters) + a count summary per window.
+window) -> ExtractArticles -> DetectLanguage -> StreamDedup (url, canonical, exact, near-duplicate
+and same-story labels from keyed state with a TTL) -> fixed windows -> Parquet per window pane
+(articles, stories, filtered, dead letters) + a count summary per window.
 See docs/streaming.md.
 """
 
@@ -29,10 +30,16 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.window import FixedWindows
 
 from transforms.core import FeedSource, PipelineConfig, load_config
-from transforms.core.schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FILTERED_SCHEMA
-from transforms.core.settings import StreamSettings
+from transforms.core.schemas import (
+    ARTICLE_SCHEMA,
+    DEAD_LETTER_SCHEMA,
+    FILTERED_SCHEMA,
+    STORY_SCHEMA,
+)
+from transforms.core.settings import DedupSettings, StreamSettings
 from transforms.core.timeutil import parse_iso
 from transforms.dedup import SkipSeenLinks, StreamDedup
+from transforms.dedup.near import NearDupSettings
 from transforms.extract import ExtractArticles
 from transforms.feeds import CollapseEntries, ReadFeeds, feed_sources, load_outlets
 from transforms.fetch import FetchPages
@@ -73,6 +80,7 @@ class StreamOutputs(NamedTuple):
     """The windowed tables of the streaming graph."""
 
     articles: PCollection
+    stories: PCollection
     filtered: PCollection
     dead_letters: PCollection
     summaries: PCollection
@@ -81,7 +89,8 @@ class StreamOutputs(NamedTuple):
 def stream_paths(output: str) -> dict[str, str]:
     """Return the directory of every streaming output table."""
     return {
-        name: FileSystems.join(output, name) for name in ("articles", "filtered", "dead_letters")
+        name: FileSystems.join(output, name)
+        for name in ("articles", "stories", "filtered", "dead_letters")
     }
 
 
@@ -92,6 +101,7 @@ def sources_per_tick(_tick: Any, sources: Sequence[FeedSource]) -> list[FeedSour
 
 def write_article_tables(
     articles: PCollection,
+    stories: PCollection,
     filtered: PCollection,
     dead_letters: PCollection,
     entries: PCollection,
@@ -104,11 +114,15 @@ def write_article_tables(
     size, lateness = settings.window_s, settings.allowed_lateness_s
     # A WindowInto per input: one instance applied twice would carry the first input's type.
     w_articles = articles | "ArticleWindows" >> stream_windows(size, lateness)
+    w_stories = stories | "StoryWindows" >> stream_windows(size, lateness)
     w_filtered = filtered | "FilteredWindows" >> stream_windows(size, lateness)
     w_dead = dead_letters | "DeadLetterWindows" >> stream_windows(size, lateness)
     w_entries = entries | "EntryWindows" >> stream_windows(size, lateness)
     w_articles | "WriteArticles" >> WriteWindowedParquet(
         paths["articles"], ARTICLE_SCHEMA, lambda a: a.article_id, compression
+    )
+    w_stories | "WriteStories" >> WriteWindowedParquet(
+        paths["stories"], STORY_SCHEMA, lambda s: s.story_id, compression
     )
     w_filtered | "WriteFiltered" >> WriteWindowedParquet(
         paths["filtered"], FILTERED_SCHEMA, lambda f: (f.stage, f.url, f.reason), compression
@@ -119,6 +133,7 @@ def write_article_tables(
     summaries = (
         (
             w_articles,
+            w_stories,
             w_filtered,
             w_dead,
             w_entries,
@@ -126,35 +141,52 @@ def write_article_tables(
         | "AllOutcomes" >> beam.Flatten()
         | "SummarizeWindows" >> SummarizeWindows(output)
     )
-    return StreamOutputs(w_articles, w_filtered, w_dead, summaries)
+    return StreamOutputs(w_articles, w_stories, w_filtered, w_dead, summaries)
+
+
+def near_settings(dedup: DedupSettings) -> Optional[NearDupSettings]:
+    """The near-duplicate layer's settings from the dedup config (None: switched off)."""
+    return NearDupSettings(threshold=dedup.near_threshold) if dedup.near_duplicates else None
 
 
 class DedupAndWrite(beam.PTransform):
     """Articles -> StreamDedup -> Parquet per window (the part of the graph after the stages)."""
 
-    def __init__(self, output: str, settings: StreamSettings, compression: str = "zstd") -> None:
+    def __init__(
+        self,
+        output: str,
+        settings: StreamSettings,
+        compression: str = "zstd",
+        dedup: Optional[DedupSettings] = None,
+    ) -> None:
         super().__init__()
         self._output = output
         self._settings = settings
         self._compression = compression
+        self._dedup = dedup or DedupSettings()
 
     def expand(self, inputs: Any) -> Any:  # StreamOutputs
         articles, filtered, dead_letters, entries = inputs
-        labelled, dedup_filtered = articles | "StreamDedup" >> StreamDedup(
-            self._settings.dedup_ttl_s
+        settings = self._settings
+        dedup = articles | "StreamDedup" >> StreamDedup(
+            settings.dedup_ttl_s,
+            settings.window_s,
+            settings.allowed_lateness_s,
+            near=near_settings(self._dedup),
         )
         # Back from the global window before joining the per-window stage outputs.
-        dedup_filtered = dedup_filtered | "DedupFilteredWindows" >> beam.WindowInto(
-            FixedWindows(self._settings.window_s)
+        dedup_filtered = dedup.filtered | "DedupFilteredWindows" >> beam.WindowInto(
+            FixedWindows(settings.window_s)
         )
         all_filtered = (filtered, dedup_filtered) | "AllFiltered" >> beam.Flatten()
         return write_article_tables(
-            labelled,
+            dedup.articles,
+            dedup.stories,
             all_filtered,
             dead_letters,
             entries,
             self._output,
-            self._settings,
+            settings,
             self._compression,
         )
 
@@ -214,7 +246,7 @@ def build_stream_pipeline(
         filtered,
         dead_letters,
         feeds.main,
-    ) | "DedupAndWrite" >> DedupAndWrite(job.output, settings, cfg.output.compression)
+    ) | "DedupAndWrite" >> DedupAndWrite(job.output, settings, cfg.output.compression, cfg.dedup)
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[str]]:

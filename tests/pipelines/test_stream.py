@@ -19,11 +19,10 @@ from apache_beam.testing.test_stream import TestStream as BeamTestStream
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.stream import DedupAndWrite, build_stream_pipeline, job_from_args, parse_args
-from tests.conftest import LocalServer
+from tests.conftest import FIXTURES, LocalServer
 from tests.dedup.test_dedup import article
 from transforms.core.records import Article, DeadLetter, FeedEntry, FilteredItem
 from transforms.core.settings import StreamSettings
-from transforms.dedup.streaming import decide_copy, layer_key
 from transforms.sinks.streaming import window_balance
 
 WINDOW = 60.0
@@ -50,24 +49,6 @@ def at(item: Any, seconds: float) -> TimestampedValue:
 def read_windows(base: Path) -> dict[str, list[dict[str, Any]]]:
     """Rows of every Parquet file under ``base``, by file name (window and pane)."""
     return {path.name: pq.read_table(path).to_pylist() for path in sorted(base.glob("*/*.parquet"))}
-
-
-def test_layer_keys_and_copy_decisions() -> None:
-    """The pure pieces: keys per layer, first-seen wins, re-seen id is filtered."""
-    a = text_article("a", "body one")
-    tracked = text_article("b", "other", url="https://a.example/a?utm_source=x")
-    assert layer_key(a, "url") == layer_key(tracked, "url")
-    assert layer_key(article("s", words=5), "exact_text") == ""
-    assert decide_copy(a, "url", None) == (a, "a")
-    labelled, store = decide_copy(tracked, "url", "a")
-    assert (labelled and labelled.duplicate_of, labelled and labelled.dup_method, store) == (
-        "a",
-        "url",
-        None,
-    )
-    assert decide_copy(a, "url", "a") == (None, None)
-    # A copy already labelled by a stronger layer registers its original, keeps its label.
-    assert decide_copy(labelled, "exact_text", None) == (labelled, "a")  # type: ignore[arg-type]
 
 
 def test_window_balance_counts_entries_once() -> None:
@@ -113,10 +94,13 @@ def test_stream_dedup_windows_lateness_and_ttl(tmp_path: Path) -> None:
         .advance_watermark_to(T0 + 180)
         # Late for window 0 beyond its lateness (90): dropped by the runner, written nowhere.
         .add_elements([at(too_late, 50)])
-        # The original's state expires at 10 + 150 = 160 < 180: this copy is not labelled.
-        .add_elements([at(after_ttl, 190)])
-        # The same article id as window 1's "b" (its state lives until 220): filtered.
+        # The same article id as window 1's "b" (remembered until its window's end + 150 = 270).
         .add_elements([at(refetched, 200)])
+        .advance_watermark_to(T0 + 240)
+        .advance_watermark_to(T0 + 300)
+        # State lives until its window's end + TTL: "a" until 210, its copies "c" and "d" until
+        # 330. This copy's window ends at 360: nothing is remembered, it is not labelled.
+        .add_elements([at(after_ttl, 310)])
         .advance_watermark_to_infinity()
     )
     with BeamTestPipeline(options=streaming_options()) as p:
@@ -131,6 +115,7 @@ def test_stream_dedup_windows_lateness_and_ttl(tmp_path: Path) -> None:
     w1 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(T0 + 60))
     w2 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(T0 + 120))
     w3 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(T0 + 180))
+    w5 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(T0 + 300))
 
     def rows(name: str) -> dict[str, tuple[Optional[str], Optional[str]]]:
         return {r["article_id"]: (r["duplicate_of"], r["dup_method"]) for r in files[name]}
@@ -141,14 +126,14 @@ def test_stream_dedup_windows_lateness_and_ttl(tmp_path: Path) -> None:
             f"part-{w1}-p000.parquet",
             f"part-{w1}-p001.parquet",  # the late pane of window 1
             f"part-{w2}-p000.parquet",
-            f"part-{w3}-p000.parquet",
+            f"part-{w5}-p000.parquet",
         ]
     )
     assert rows(f"part-{stamp}-p000.parquet") == {"a": (None, None)}
     assert rows(f"part-{w1}-p000.parquet") == {"b": (None, None)}
     assert rows(f"part-{w1}-p001.parquet") == {"e": (None, None)}
     assert rows(f"part-{w2}-p000.parquet") == {"c": ("a", "exact_text"), "d": ("a", "url")}
-    assert rows(f"part-{w3}-p000.parquet") == {"g": (None, None)}
+    assert rows(f"part-{w5}-p000.parquet") == {"g": (None, None)}
     filtered = read_windows(tmp_path / "filtered")
     assert [(r["reason"], r["url"]) for r in filtered[f"part-{w3}-p000.parquet"]] == [
         ("already_written", "https://a.example/b")
@@ -161,8 +146,20 @@ def test_stream_dedup_windows_lateness_and_ttl(tmp_path: Path) -> None:
         path.name: json.loads(path.read_text())
         for path in sorted((tmp_path / "windows").glob("*.json"))
     }
-    assert summaries[f"{w2}-p000.json"]["counts"] == {"duplicate:exact_text": 1, "duplicate:url": 1}
-    assert summaries[f"{w1}-p001.json"]["counts"] == {"article:unique": 1}
+    assert summaries[f"{w2}-p000.json"]["counts"] == {
+        "duplicate:exact_text": 1,
+        "duplicate:url": 1,
+        "story:single": 1,
+    }
+    # Each late element fires its own pane: the late article and its story row, in any order.
+    late = [summaries[f"{w1}-p00{n}.json"]["counts"] for n in (1, 2)]
+    assert sorted(late, key=str) == [{"article:unique": 1}, {"story:single": 1}]
+    # The copies' window writes their story's row: the original and both copies, a's story id.
+    stories = read_windows(tmp_path / "stories")
+    (row,) = stories[f"part-{w2}-p000.parquet"]
+    assert (row["member_ids"], row["representative_id"]) == (["a", "c", "d"], "a")
+    (first,) = stories[f"part-{stamp}-p000.parquet"]
+    assert first["story_id"] == row["story_id"] and first["member_ids"] == ["a"]
 
 
 def _feed(base: str, links: list[str]) -> bytes:
@@ -178,12 +175,13 @@ def _feed(base: str, links: list[str]) -> bytes:
     ).encode()
 
 
-def _page(n: int) -> bytes:
-    """An article page long enough to be extracted."""
-    words = " ".join(f"kata{n}x{i} berita hari ini" for i in range(40))
+def _page(fixture: str) -> bytes:
+    """An article page with a story fixture's title and body (two fixtures: two stories)."""
+    lines = (FIXTURES / "story" / fixture).read_text(encoding="utf-8").splitlines()
+    paragraphs = "".join(f"<p>{line}</p>" for line in lines[1:])
     return (
-        f'<!doctype html><html lang="id"><head><meta charset="utf-8"><title>Judul {n}</title>'
-        f"</head><body><article><h1>Judul {n}</h1><p>{words}</p></article></body></html>"
+        f'<!doctype html><html lang="id"><head><meta charset="utf-8"><title>{lines[0]}</title>'
+        f"</head><body><article><h1>{lines[0]}</h1>{paragraphs}</article></body></html>"
     ).encode()
 
 
@@ -191,9 +189,9 @@ def test_stream_pipeline_polls_fetches_each_link_once(tmp_path: Path, server: Lo
     """The whole graph: three polls of an unchanged feed fetch each article once, all counted."""
     html = {"Content-Type": "text/html; charset=utf-8"}
     server.routes["/robots.txt"] = (404, {}, b"")
-    server.routes["/p/1"] = (200, html, _page(1))
-    server.routes["/p/2"] = (200, html, _page(2))
-    server.routes["/p/copy"] = (200, html, _page(1))  # same text as /p/1
+    server.routes["/p/1"] = (200, html, _page("id-harga-beras-jakarta.txt"))
+    server.routes["/p/2"] = (200, html, _page("en-putin-energy-week.txt"))
+    server.routes["/p/copy"] = (200, html, _page("id-harga-beras-jakarta.txt"))  # as /p/1
     server.routes["/rss"] = (
         200,
         {"Content-Type": "application/rss+xml"},
@@ -259,10 +257,10 @@ def test_stream_pipeline_polls_fetches_each_link_once(tmp_path: Path, server: Lo
     by_path = {u.removeprefix(server.url("")): (i, d, m) for u, i, d, m in rows}
     assert sorted(by_path) == ["/p/1", "/p/2", "/p/copy"]
     assert by_path["/p/2"][1:] == (None, None)
-    # /p/1 and /p/copy arrive in the same window: whichever the state sees first is the original.
-    pair = sorted([by_path["/p/1"], by_path["/p/copy"]], key=lambda r: r[1] is not None)
-    assert pair[0][1:] == (None, None)
-    assert pair[1][1:] == (pair[0][0], "exact_text")
+    # /p/1 and /p/copy arrive in the same window: the earlier published (feed dates) is the
+    # original, whatever order the state sees them in.
+    assert by_path["/p/1"][1:] == (None, None)
+    assert by_path["/p/copy"][1:] == (by_path["/p/1"][0], "exact_text")
     summaries = [json.loads(p.read_text()) for p in sorted((out / "windows").glob("*.json"))]
     assert len(summaries) == 3
     assert all(s["balance"]["balanced"] for s in summaries)

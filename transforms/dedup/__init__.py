@@ -3,7 +3,7 @@
 ``articles`` (DedupArticles: url, canonical and exact layers, labels, stories), ``near/``
 (MinHash + LSH near-duplicates), ``story/`` (same-story edges across outlets and languages),
 ``components`` (distributed connected components), ``history`` (signatures of earlier runs),
-``streaming`` (first-seen state for the streaming job).
+``streaming/`` (the streaming job: links fetched once, every layer across windows in state).
 """
 
 from transforms.dedup.articles import DedupArticles, DedupOutputs
