@@ -194,6 +194,7 @@ def test_records_and_settings_import_nothing_of_ours(graph):
         "transforms.dedup",
         "transforms.dedup.near",
         "transforms.dedup.story",
+        "transforms.dedup.streaming",
         "transforms.sinks",
     ],
 )
