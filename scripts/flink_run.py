@@ -217,6 +217,7 @@ def job_distribution(rest_port: int, job_id: str) -> dict[str, Any]:
     job = rest_get(rest_port, f"/jobs/{job_id}")
     subtasks: Counter[str] = Counter()
     busy_ms: Counter[str] = Counter()
+    records_in: Counter[str] = Counter()
     vertices_on: dict[str, set[str]] = defaultdict(set)
     attempts = 0
     for vertex in job["vertices"]:
@@ -225,6 +226,7 @@ def job_distribution(rest_port: int, job_id: str) -> dict[str, Any]:
             tm = subtask.get("taskmanager-id", subtask.get("host", "?"))
             subtasks[tm] += 1
             busy_ms[tm] += max(int(subtask.get("duration", 0)), 0)
+            records_in[tm] += int(subtask.get("metrics", {}).get("read-records", 0))
             vertices_on[vertex["id"]].add(tm)
             attempts = max(attempts, int(subtask.get("attempt", 0)))
     return {
@@ -236,6 +238,7 @@ def job_distribution(rest_port: int, job_id: str) -> dict[str, Any]:
         "vertices_on_both": sum(1 for tms in vertices_on.values() if len(tms) > 1),
         "subtasks_per_taskmanager": dict(sorted(subtasks.items())),
         "busy_s_per_taskmanager": {k: round(v / 1000, 1) for k, v in sorted(busy_ms.items())},
+        "records_read_per_taskmanager": dict(sorted(records_in.items())),
         "max_attempt": attempts,
     }
 
@@ -293,8 +296,11 @@ def compare_batch(
         killer.join()
     report["job"] = services.latest_job()
     if "flink_error" in report:
-        # Failed loudly: run it again (one TaskManager short) and check nothing is doubled.
-        shutil.rmtree(flink_out, ignore_errors=True)
+        # Failed loudly: run it again over what the failed attempt left (one TaskManager short)
+        # and check nothing is doubled.
+        report["left_by_failed_run"] = sorted(
+            str(p.relative_to(flink_out)) for p in flink_out.rglob("*.parquet")
+        )
         report["rerun_s"] = run_ingest(flink_args, work / "flink-rerun.log")
         report["rerun_job"] = services.latest_job()
     problems = compare_runs(fn_out, flink_out)
