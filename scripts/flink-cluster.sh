@@ -74,12 +74,12 @@ settings = {
     # TaskManager running two subtasks of the same-story stage failed with "OutOfMemoryError:
     # Direct buffer memory" (the 1,200-page job after a TaskManager was killed).
     "taskmanager.memory.task.off-heap.size": "256m",
-    # Flink's default managed memory (40%) left the TaskManager JVM a 160 MB heap, and a lone
-    # TaskManager died of "OutOfMemoryError: Java heap space"; Beam's batch translation needs
-    # little managed memory, so most goes to the heap (~490 MB).
-    "taskmanager.memory.managed.fraction": "0.1",
-    # Beam batch shuffles on the default 64 MB network memory: "Insufficient number of network
-    # buffers: required 512, but only 372 available" without this.
+    # Flink's default managed memory (40%) with the off-heap above leaves the task heap almost
+    # nothing (at 1280m and no off-heap the TaskManager heap was 160 MB, and a lone TaskManager
+    # died of "OutOfMemoryError: Java heap space"); at 0.1 the batch sort buffers were too small
+    # ("Cannot write record to fresh sort buffer. Record too large."). 0.25: ~320 MB heap,
+    # ~270 MB managed.
+    "taskmanager.memory.managed.fraction": "0.25",
     "taskmanager.network.sort-shuffle.min-buffers": "64",
     # Subtasks of one job on different TaskManagers when slots allow it.
     "cluster.evenly-spread-out-slots": "true",
