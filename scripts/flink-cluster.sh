@@ -4,13 +4,14 @@
 #   and data ports, metrics query ports) and written into a generated config dir,
 #   .tools/flink-cluster/conf (FLINK_CONF_DIR), with .tools/flink-cluster/cluster.env
 #   (FLINK_REST_PORT=...) for the scripts that submit to it. Logs: .tools/flink-logs.
-#   Small heaps (a shared 2-core machine): JobManager 768m, TaskManagers 1536m, 2 slots each.
-# Usage: scripts/flink-cluster.sh start|stop|status     (after scripts/flink-setup.sh)
+#   JobManager 768m, TaskManagers $TM_MEMORY (default 2560m), 2 slots each.
+# Usage: scripts/flink-cluster.sh start|stop|status|add-taskmanager ID   (after scripts/flink-setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FLINK_VERSION=${FLINK_VERSION:-1.19.3}
 PYTHON=${PYTHON:-python3}
 TASKMANAGERS=${TASKMANAGERS:-2}
+TM_MEMORY=${TM_MEMORY:-2560m}
 export FLINK_HOME="$PWD/.tools/flink-$FLINK_VERSION"
 export FLINK_LOG_DIR="$PWD/.tools/flink-logs"
 export FLINK_PID_DIR="$PWD/.tools/flink-cluster/pids"
@@ -42,6 +43,21 @@ print(json.dumps(overview))
 PY
 }
 
+start_taskmanager() {  # one more TaskManager JVM, resource id $1, on free ports
+    read -r TM_RPC TM_DATA TM_METRICS <<<"$(free_ports 3)"
+    "$FLINK_HOME/bin/taskmanager.sh" start -D taskmanager.rpc.port="$TM_RPC" \
+        -D taskmanager.data.port="$TM_DATA" -D metrics.internal.query-service.port="$TM_METRICS" \
+        -D taskmanager.resource-id="$1" >/dev/null
+}
+
+# What Kubernetes or YARN does when a TaskManager dies: start another one into the running cluster.
+add_taskmanager() {
+    [ -f "$ENV_FILE" ] || { echo "not running"; exit 1; }
+    [ -n "${1:-}" ] || { echo "usage: $0 add-taskmanager ID"; exit 2; }
+    start_taskmanager "$1"
+    echo "TaskManager $1 started: JVM pids $(cluster_pids | tr '\n' ' ')"
+}
+
 start() {
     if [ -n "$(cluster_pids)" ]; then echo "already running: pids $(cluster_pids | tr '\n' ' ')"; exit 1; fi
     rm -rf "$FLINK_CONF_DIR" "$FLINK_PID_DIR" && mkdir -p "$FLINK_CONF_DIR" "$FLINK_PID_DIR" "$FLINK_LOG_DIR"
@@ -69,7 +85,7 @@ settings = {
     "taskmanager.bind-host": "127.0.0.1",
     "taskmanager.host": "localhost",
     "taskmanager.numberOfTaskSlots": "2",
-    "taskmanager.memory.process.size": "1536m",
+    "taskmanager.memory.process.size": "$TM_MEMORY",
     # Beam's gRPC data plane uses direct buffers: with the default (0) task off-heap, one
     # TaskManager running two subtasks of the same-story stage failed with "OutOfMemoryError:
     # Direct buffer memory" (the 1,200-page job after a TaskManager was killed).
@@ -99,12 +115,7 @@ with open(sys.argv[2], "w") as out:
         out.write(f"{key}: {value!r}\n" if value else f"{key}: ''\n")
 PY
     "$FLINK_HOME/bin/jobmanager.sh" start >/dev/null
-    for i in $(seq 1 "$TASKMANAGERS"); do
-        read -r TM_RPC TM_DATA TM_METRICS <<<"$(free_ports 3)"
-        "$FLINK_HOME/bin/taskmanager.sh" start -D taskmanager.rpc.port="$TM_RPC" \
-            -D taskmanager.data.port="$TM_DATA" -D metrics.internal.query-service.port="$TM_METRICS" \
-            -D taskmanager.resource-id="tm-$i" >/dev/null
-    done
+    for i in $(seq 1 "$TASKMANAGERS"); do start_taskmanager "tm-$i"; done
     cat >"$ENV_FILE" <<EOF
 FLINK_REST_PORT=$REST_PORT
 FLINK_MASTER=localhost:$REST_PORT
@@ -148,5 +159,6 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) status ;;
-*) echo "usage: $0 start|stop|status"; exit 2 ;;
+add-taskmanager) add_taskmanager "${2:-}" ;;
+*) echo "usage: $0 start|stop|status|add-taskmanager ID"; exit 2 ;;
 esac

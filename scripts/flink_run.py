@@ -5,6 +5,7 @@
     python scripts/flink_run.py incremental [--snapshots N]      # tempo-history, successive runs
     python scripts/flink_run.py stream [--duration_s S]          # pipelines/stream.py --streaming
     python scripts/flink_run.py batch ... --kill_taskmanager_after_s 20   # a TaskManager SIGKILLed
+        [--replace_taskmanager_after_s 5]       # ... and a replacement started 5 s later
 
 Pieces (all started here and stopped when the command ends, unless ``--flink_master`` names a
 running cluster): the cluster (``scripts/flink-cluster.sh``: one JobManager, two TaskManagers),
@@ -198,10 +199,10 @@ def flink_services(
         services.stop()
 
 
-def cluster(action: str) -> str:
-    """scripts/flink-cluster.sh start|stop|status; its output."""
+def cluster(action: str, *args: str) -> str:
+    """scripts/flink-cluster.sh start|stop|status|add-taskmanager ID; its output."""
     result = subprocess.run(
-        ["scripts/flink-cluster.sh", action],
+        ["scripts/flink-cluster.sh", action, *args],
         cwd=ROOT,
         env={**service_env(), "PYTHON": sys.executable},
         check=action != "status",
@@ -240,7 +241,19 @@ def job_distribution(rest_port: int, job_id: str) -> dict[str, Any]:
         "busy_s_per_taskmanager": {k: round(v / 1000, 1) for k, v in sorted(busy_ms.items())},
         "records_read_per_taskmanager": dict(sorted(records_in.items())),
         "max_attempt": attempts,
+        "failures": job_failures(rest_port, job_id),
     }
+
+
+def job_failures(rest_port: int, job_id: str) -> list[str]:
+    """The job's failure history (REST ``exceptions``): one line per failure, oldest first."""
+    history = rest_get(rest_port, f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
+    lines = []
+    for entry in sorted(history.get("entries", []), key=lambda e: e.get("timestamp", 0)):
+        first = (entry.get("stacktrace") or entry.get("exceptionName") or "").splitlines()
+        where = entry.get("taskManagerId") or entry.get("taskName") or ""
+        lines.append(f"{where}: {first[0][:200] if first else '?'}")
+    return lines
 
 
 def run_ingest(args: Sequence[str], log: Path, timeout_s: float = 1800) -> float:
@@ -272,6 +285,7 @@ def compare_batch(
     work: Path,
     job_args: Sequence[str],
     kill_after_s: Optional[float] = None,
+    replace_after_s: Optional[float] = None,
 ) -> dict[str, Any]:
     """One input on FnApiRunner and on Flink; times, table comparison, TaskManager evidence."""
     fn_out, flink_out = work / "fnapi", work / "flink"
@@ -285,7 +299,9 @@ def compare_batch(
     killer = None
     if kill_after_s is not None:
         killer = threading.Thread(
-            target=kill_one_taskmanager, args=(kill_after_s, report), daemon=True
+            target=kill_one_taskmanager,
+            args=(kill_after_s, report, replace_after_s),
+            daemon=True,
         )
         killer.start()
     try:
@@ -310,8 +326,11 @@ def compare_batch(
     return report
 
 
-def kill_one_taskmanager(after_s: float, report: dict[str, Any]) -> None:
-    """SIGKILL one TaskManager JVM ``after_s`` seconds from now (the one with tm-2's log)."""
+def kill_one_taskmanager(
+    after_s: float, report: dict[str, Any], replace_after_s: Optional[float] = None
+) -> None:
+    """SIGKILL TaskManager tm-2's JVM ``after_s`` seconds from now; with ``replace_after_s``, start
+    a replacement (tm-3) that long after the kill, as Kubernetes or YARN would."""
     time.sleep(after_s)
     pids = subprocess.run(
         ["pgrep", "-f", "TaskManagerRunner.*taskmanager.resource-id=tm-2"],
@@ -322,6 +341,13 @@ def kill_one_taskmanager(after_s: float, report: dict[str, Any]) -> None:
     report["killed_taskmanager"] = {"pids": pids, "at_s": after_s}
     for pid in pids:
         os.kill(int(pid), signal.SIGKILL)
+    if replace_after_s is not None:
+        time.sleep(replace_after_s)
+        report["replacement_taskmanager"] = {
+            "id": "tm-3",
+            "at_s": after_s + replace_after_s,
+            "started": cluster("add-taskmanager", "tm-3").strip().splitlines()[-1:],
+        }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -335,6 +361,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--replay", default=None)
     parser.add_argument("--as_of", default="2026-11-25")
     parser.add_argument("--kill_taskmanager_after_s", type=float, default=None)
+    parser.add_argument(
+        "--replace_taskmanager_after_s",
+        type=float,
+        default=None,
+        help="after the kill, start a replacement TaskManager this many seconds later",
+    )
     parser.add_argument("--feeds", default="free-cekfakta,free-investigasi")
     parser.add_argument("--snapshots", type=int, default=4)
     parser.add_argument("--duration_s", type=float, default=60.0)
@@ -349,7 +381,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "batch":
             job = ["--outlets", args.outlets, "--replay", str(Path(args.replay).resolve())]
             job += ["--run_id", "batch", "--as_of", args.as_of]
-            report |= compare_batch(services, work, job, args.kill_taskmanager_after_s)
+            report |= compare_batch(
+                services,
+                work,
+                job,
+                args.kill_taskmanager_after_s,
+                args.replace_taskmanager_after_s,
+            )
         elif args.command == "incremental":
             from flink_scenarios import compare_incremental
 
