@@ -530,8 +530,8 @@ def load_report_data(output: str, limits: Optional[Limits] = None) -> ReportData
             _pairs(
                 con,
                 "SELECT CASE WHEN changed THEN 'changed' ELSE 'not modified' END, count(*) "
-                "FROM feed_states WHERE run_id = "
-                "(SELECT max(run_id) FROM feed_states) GROUP BY 1 ORDER BY 1",
+                "FROM (SELECT changed FROM feed_states QUALIFY row_number() OVER "
+                "(PARTITION BY feed_url ORDER BY checked_at DESC) = 1) GROUP BY 1 ORDER BY 1",
             )
             if _has(con, "feed_states")
             else []

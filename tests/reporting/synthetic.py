@@ -11,7 +11,9 @@
   the rest are single-article stories;
 - every 50th is ``too_short``, every 333rd ``possibly_truncated``;
 - each run filters some entries and dead-letters some on ``bad<k>.example`` hosts, and one feed
-  fails as a whole.
+  fails as a whole;
+- incremental state: ``LEDGER_FETCHED`` + ``LEDGER_GONE`` ledger rows per run, and ``FEEDS``
+  feed states per run, of which the last run found every third feed changed.
 """
 
 import datetime as dt
@@ -26,7 +28,9 @@ import pyarrow.parquet as pq
 from transforms.core.schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
+    FEED_STATE_SCHEMA,
     FILTERED_SCHEMA,
+    LEDGER_SCHEMA,
     STORY_SCHEMA,
 )
 from transforms.core.tables import write_json
@@ -38,6 +42,7 @@ STORY_SHARE = 0.4
 DAYS = 30
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 FEEDS = 60
+LEDGER_FETCHED, LEDGER_GONE = 100, 5
 
 
 def _strings(prefix: str, values: np.ndarray) -> pa.Array:
@@ -227,6 +232,44 @@ def _counts(arts: pa.Table, stories: pa.Table, filtered: pa.Table, dead: pa.Tabl
     return counts
 
 
+def _state(index: int, run_id: str) -> tuple[pa.Table, pa.Table]:
+    """A run's ledger rows and feed states."""
+    when = pa.array([START + dt.timedelta(days=index)], pa.timestamp("us", tz="UTC"))
+    n = LEDGER_FETCHED + LEDGER_GONE
+    links = _strings(f"https://o3.example/{run_id}/", np.arange(n))
+    ledger = pa.table(
+        {
+            "link_key": links,
+            "url": links,
+            "outlet_id": pa.array(["o3"] * n),
+            "outcome": pa.array(["fetched"] * LEDGER_FETCHED + ["http_404"] * LEDGER_GONE),
+            "fetched_at": pa.repeat(when[0], n),
+            "first_seen_run": pa.array([run_id] * n),
+        },
+        schema=LEDGER_SCHEMA,
+    )
+    feeds = _strings("https://feeds.example/", np.arange(FEEDS))
+    changed = np.arange(FEEDS) % 3 == 0 if index == len(RUNS) - 1 else np.ones(FEEDS, bool)
+    states = pa.table(
+        {
+            "feed_url": feeds,
+            "outlet_id": pa.array(["o1"] * FEEDS),
+            "etag": pa.nulls(FEEDS, pa.string()),
+            "last_modified": pa.nulls(FEEDS, pa.string()),
+            "body_sha256": feeds,
+            "items_sha256": feeds,
+            "entry_count": pa.array(np.full(FEEDS, 10), pa.int64()),
+            "status": pa.array(np.where(changed, 200, 304), pa.int32()),
+            "changed": pa.array(changed),
+            "checked_at": pa.repeat(when[0], FEEDS),
+            "changed_at": pa.repeat(when[0], FEEDS),
+            "run_id": pa.array([run_id] * FEEDS),
+        },
+        schema=FEED_STATE_SCHEMA,
+    )
+    return ledger, states
+
+
 def write_output(
     root: Path, n: int, title: Optional[str] = None, url: Optional[str] = None
 ) -> pa.Table:
@@ -254,6 +297,13 @@ def write_output(
         for name, table in (("filtered", filtered), ("dead_letters", dead)):
             (root / name).mkdir(exist_ok=True)
             pq.write_table(table, root / name / f"part-{run_id}-00000-of-00001.parquet")
+        ledger, states = _state(index, run_id)
+        day_dir = f"date={(START + dt.timedelta(days=index)).date().isoformat()}"
+        for directory, table in (("ledger", ledger), ("state/feeds", states)):
+            (root / directory / day_dir).mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                table, root / directory / day_dir / f"part-{run_id}-00000-of-00001.parquet"
+            )
         summary = build_summary(_counts(mine, run_stories, filtered, dead), run_id, str(root))
         write_json(str(root / "runs" / f"{run_id}.json"), summary)
     write_json(str(root / "run.json"), summary)

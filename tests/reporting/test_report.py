@@ -241,7 +241,11 @@ def test_ingest_with_report_writes_it_at_the_end_of_the_run(tmp_path):
     assert column(page, "outlet-table", "data-outlet", 1) == {"republika": 1, "rodong": 1}
 
 
-def test_report_of_an_output_with_no_rows(tmp_path):
+def test_report_of_an_output_with_no_rows(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert cli.main(["query", "SELECT 1", "--output", "gs://bucket/out"]) == 2
+    assert "local output directories only" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     path, data = build_report(str(tmp_path / "empty"))
     page = parse(Path(path))

@@ -7,6 +7,7 @@ import pyarrow.compute as pc
 from reporting.charts import build_charts
 from tests.reporting.conftest import LARGE_N
 from tests.reporting.html_facts import card, column, number, parse
+from tests.reporting.synthetic import FEEDS, LEDGER_FETCHED, LEDGER_GONE, RUNS
 from transforms.core.tables import read_json
 
 
@@ -79,3 +80,17 @@ def test_large_report_funnel_balance_and_trend(large_report):
     }
     assert column(page, "trend-table", "data-run", 5) == dead
     assert page.xpath('//figure[@data-chart="chart-trend"]')
+
+
+def test_large_report_shows_the_incremental_state(large_report):
+    page = parse(large_report.path)
+    ledger = {
+        r[0].text_content(): number(r[1]) for r in page.xpath('//table[@id="ledger-table"]//tr[td]')
+    }
+    assert ledger == {"fetched": LEDGER_FETCHED * len(RUNS), "http_404": LEDGER_GONE * len(RUNS)}
+    # each feed at its latest poll: the last run found every third feed changed
+    states = {
+        r[0].text_content(): number(r[1])
+        for r in page.xpath('//table[@id="feed-state-table"]//tr[td]')
+    }
+    assert states == {"changed": FEEDS // 3, "not modified": FEEDS - FEEDS // 3}
