@@ -56,6 +56,11 @@ def _layout(fig: go.Figure, height: int, **extra: object) -> go.Figure:
     return fig
 
 
+def count_axis(values: list[int]) -> dict[str, object]:
+    """A count axis: whole-number ticks when the counts are small (no 0.2, 0.4 ...)."""
+    return {"dtick": 1, "rangemode": "tozero"} if max(values, default=0) <= 10 else {}
+
+
 def funnel_chart(data: ReportData) -> go.Figure:
     """Entries -> fetched -> extracted -> written for the latest run."""
     steps = data.funnel.steps
@@ -85,7 +90,16 @@ def drops_chart(data: ReportData) -> go.Figure:
             )
         )
     rows = len({(d.stage, d.reason) for d in data.funnel.drops})
-    return _layout(fig, 120 + 24 * rows, barmode="stack", yaxis={"autorange": "reversed"})
+    totals: dict[tuple[str, str], int] = {}
+    for d in data.funnel.drops:
+        totals[(d.stage, d.reason)] = totals.get((d.stage, d.reason), 0) + d.count
+    return _layout(
+        fig,
+        120 + 24 * rows,
+        barmode="stack",
+        yaxis={"autorange": "reversed"},
+        xaxis=count_axis(list(totals.values())),
+    )
 
 
 def outlets_chart(data: ReportData) -> go.Figure:
@@ -155,7 +169,12 @@ def counts_chart(rows: list[tuple[str, int]], color: str, name: str) -> go.Figur
             name=name,
         )
     )
-    return _layout(fig, 100 + 28 * len(rows), yaxis={"autorange": "reversed"})
+    return _layout(
+        fig,
+        100 + 28 * len(rows),
+        yaxis={"autorange": "reversed"},
+        xaxis=count_axis([n for _, n in rows]),
+    )
 
 
 def trend_chart(data: ReportData) -> go.Figure:
