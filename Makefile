@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv bench prism prism-stream portable airflow-check flink \
+.PHONY: demo test lint typecheck check clean venv bench prism prism-stream portable airflow-check flink browser \
 	flink-setup flink-jobserver flink-cluster-start flink-cluster-stop
 
 $(PY):
@@ -23,17 +23,28 @@ demo: $(STAMP)
 	rm -rf $(DEMO_OUT)
 	$(VENV)/bin/newsbeam ingest --outlets seeds/demo/outlets.yaml --replay seeds/demo/recording \
 		--output $(DEMO_OUT) --run_id demo
-	$(PY) -m pipelines.report $(DEMO_OUT)
+	$(VENV)/bin/newsbeam report $(DEMO_OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy pipelines transforms evaluation scripts benchmarks deploy
+	$(VENV)/bin/mypy pipelines transforms evaluation reporting scripts benchmarks deploy
 
-test: $(STAMP) lint typecheck airflow-check flink-setup
+test: $(STAMP) lint typecheck airflow-check flink-setup browser
 	$(VENV)/bin/pytest -q
+
+# Debian's chromium for tests/reporting/test_report_browser.py (the report opened in a real
+# headless browser). Installed with apt-get when missing and we are root; else the test skips.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium (apt-get) for the report's browser test"; \
+		(apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+		 (apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null)) \
+		|| echo "chromium could not be installed: tests/reporting/test_report_browser.py will skip"; \
+	else echo "no chromium (and no apt-get as root): tests/reporting/test_report_browser.py will skip"; fi
 
 # Airflow in its own venv (its pins conflict with ours; ~1.5 min to install): imports the DAG
 # and checks its tasks against the real CLI (tests/pipelines/test_airflow_dag.py).

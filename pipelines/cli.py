@@ -11,6 +11,8 @@ commands:
   ingest    run the batch pipeline (feeds -> articles -> Parquet); see `newsbeam ingest --help`
   stream    run the streaming pipeline (Parquet per window); see `newsbeam stream --help`
   eval      measure quality on a labelled directory; see `newsbeam eval --help`
+  report    write a run's HTML report (OUTPUT/report.html); see `newsbeam report --help`
+  query     run SQL over a run's tables (DuckDB); see `newsbeam query --help`
 """
 
 
@@ -35,10 +37,26 @@ def _eval(argv: list[str]) -> int:
     return evaluate.main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    """Write the HTML report of an output directory."""
+    from pipelines import report
+
+    return report.report_main(argv)
+
+
+def _query(argv: list[str]) -> int:
+    """Run SQL over an output directory's tables."""
+    from pipelines import report
+
+    return report.query_main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "ingest": _ingest,
     "stream": _stream,
     "eval": _eval,
+    "report": _report,
+    "query": _query,
 }
 
 

@@ -15,7 +15,7 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.combiners import Count
 
 from pipelines.ingest_job import IngestJob, job_from_args, parse_args, pipeline_options
-from pipelines.report import format_summary
+from reporting.text import format_summary
 from transforms.core import Article, FeedSource
 from transforms.core.schemas import (
     ARTICLE_SCHEMA,
@@ -331,7 +331,16 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         LOG.info("run %s: %d feeds -> %s", job.run_id, len(job.sources), job.output)
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, job)
-    return read_json(FileSystems.join(job.output, "runs", f"{job.run_id}.json"))
+    summary = read_json(FileSystems.join(job.output, "runs", f"{job.run_id}.json"))
+    if job.report is not None:
+        # Imported here: plotly, jinja2 and DuckDB load only for runs that write a report.
+        from reporting.html import build_report
+
+        path, _data = build_report(job.output, job.report or None)
+        LOG.info("run %s: report %s", job.run_id, path)
+        # Returned to the caller only; run.json and runs/<run_id>.json stay as the job wrote them.
+        summary = {**summary, "report": path}
+    return summary
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

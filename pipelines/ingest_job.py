@@ -43,6 +43,8 @@ class IngestJob:
     archive_warc: bool = False
     # Read pages from these WARC files instead of feeds (a glob; CC-NEWS-style input).
     warc_input: Optional[str] = None
+    # Write the HTML report at the end of the run to this path ("" = <output>/report.html).
+    report: Optional[str] = None
 
 
 def default_run_id(now: Optional[dt.datetime] = None) -> str:
@@ -76,6 +78,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[
         "--archive_warc",
         action="store_true",
         help="write every response to <output>/warc/*.warc.gz (warc.archive)",
+    )
+    parser.add_argument(
+        "--report",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="write the HTML report at the end of the run (default path: OUTPUT/report.html)",
     )
     parser.add_argument("--run_id", default=None, help="id used in output file names")
     parser.add_argument(
@@ -118,6 +128,9 @@ def job_from_args(args: argparse.Namespace) -> IngestJob:
     if (args.outlets is None) == (args.warc_input is None):
         raise ValueError("give exactly one of --outlets (feeds) and --warc_input (WARC files)")
     check_sources(args.replay, args.warc_input)
+    if args.report is not None and "://" in args.output and not args.output.startswith("file://"):
+        # The report reads the tables with DuckDB from a local directory.
+        raise ValueError(f"--report needs a local --output, not {args.output!r}")
     config = load_config(args.config)
     sources = tuple(feed_sources(load_outlets(args.outlets))) if args.outlets else ()
     return IngestJob(
@@ -131,4 +144,5 @@ def job_from_args(args: argparse.Namespace) -> IngestJob:
         incremental=not args.warc_input and (args.incremental or config.incremental.enabled),
         archive_warc=not args.warc_input and (args.archive_warc or config.warc.archive),
         warc_input=args.warc_input,
+        report=args.report,
     )

@@ -1,94 +1,92 @@
-"""What a run did, for a terminal: the run summary, and a report of a finished run's tables.
+"""``newsbeam report`` and ``newsbeam query``: the run's tables for people (wiring only).
 
-python -m pipelines.report OUTPUT_DIR
+newsbeam report OUTPUT [-o report.html] [--max_stories N]   # one self-contained HTML file
+newsbeam query "SQL" [--output DIR] [--max_rows N] [--format table|csv]
+python -m pipelines.report OUTPUT                            # the same as newsbeam report
 """
 
+import argparse
+import os
+import shutil
 import sys
-from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import pyarrow.dataset as ds
+REPORT_DESCRIPTION = """Write one self-contained HTML report of a run's output directory.
 
-from transforms.core.tables import read_json
+The funnel and balance of the latest run, articles per outlet and day, languages, stories,
+quality flags, failing hosts, and the run-over-run trend when the output holds several runs.
+Opens without a network (plotly.js is inlined).
+"""
+QUERY_DESCRIPTION = """Run SQL (DuckDB) over an output directory's tables.
+
+Views: articles, stories, dead_letters, filtered, runs, and signatures, ledger, feed_states
+where the output has them; tables without a run_id column get one from their file names.
+Without SQL, lists the views and their columns.
+"""
 
 
-def _rows(path: Path, columns: list[str]) -> list[dict[str, Any]]:
-    """Read selected columns of a Parquet table directory (Hive partitions included)."""
-    if not path.exists():
-        return []
-    dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
-    return list(dataset.to_table(columns=columns).to_pylist())
+def program_name() -> str:
+    """How to call ``newsbeam`` from here: the bare name when it is on PATH, else its path.
+
+    ``make demo`` runs from a venv that is not activated: the hint it prints must work as
+    printed, so it names ``.venv/bin/newsbeam``.
+    """
+    script = os.path.join(os.path.dirname(sys.executable), "newsbeam")
+    on_path = shutil.which("newsbeam")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(script):
+        return "newsbeam"
+    if not os.path.exists(script):
+        return "newsbeam"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else script
 
 
-def report(output: str) -> str:
-    """Render the run summary plus per-outlet, language and duplicate breakdowns."""
-    root = Path(output)
-    summary = read_json(str(root / "run.json"))
-    articles = _rows(
-        root / "articles", ["outlet_id", "language", "title", "dup_method", "duplicate_of"]
+def report_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``newsbeam report OUTPUT [-o PATH]``: write the report, print its headline and path."""
+    parser = argparse.ArgumentParser(prog="newsbeam report", description=REPORT_DESCRIPTION)
+    parser.add_argument("output", help="the run's output directory (local)")
+    parser.add_argument(
+        "-o", "--out", default=None, help="the report file (default: OUTPUT/report.html)"
     )
-    lines = [
-        f"run {summary['run_id']}: balanced={summary['balance']['balanced']}",
-        "tables (Parquet):",
-    ]
-    for name in ("articles", "dead_letters", "filtered"):
-        files = sorted((root / name).rglob("*.parquet")) if (root / name).exists() else []
-        lines.append(f"  {root / name}/  ({len(files)} files)")
-    by_outlet = Counter(a["outlet_id"] for a in articles)
-    by_lang = Counter(a["language"] for a in articles)
-    lines.append("")
-    lines.append(
-        "articles per outlet: " + ", ".join(f"{k} {v}" for k, v in sorted(by_outlet.items()))
+    parser.add_argument(
+        "--max_stories", type=int, default=100, help="stories listed on the page (default 100)"
     )
-    lines.append("languages: " + ", ".join(f"{k} {v}" for k, v in by_lang.most_common()))
-    dups = [a for a in articles if a["dup_method"]]
-    if dups:
-        lines.append("labelled duplicates:")
-        for a in sorted(dups, key=lambda x: (x["dup_method"], x["outlet_id"])):
-            lines.append(f"  [{a['dup_method']}] {a['outlet_id']}: {(a['title'] or '')[:70]}")
-    lines.append("")
-    lines.append(
-        'query: duckdb -c "SELECT outlet_id, language, title FROM '
-        f"read_parquet('{root}/articles/**/*.parquet', hive_partitioning=true) LIMIT 10\""
-    )
-    return "\n".join(lines)
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    # plotly, jinja2 and DuckDB load only for the commands that use them.
+    from reporting.aggregate import Limits
+    from reporting.html import build_report
+    from reporting.text import format_report_summary
 
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """Render the run summary for a terminal."""
-    arts = summary["articles"]
-    lines = [
-        f"run {summary['run_id']} -> {summary['output']}",
-        f"  feeds: {summary['feeds']['ok']} ok, {summary['feeds']['failed']} failed"
-        + (
-            f", {summary['feeds']['not_modified']} not modified"
-            if "not_modified" in summary["feeds"]
-            else ""
-        ),
-        f"  entries in: {summary['entries_in']}",
-        f"  articles written: {arts['written']} ({arts['unique']} originals, of which "
-        f"{arts['same_story']} joined another article's story; {arts['duplicates_total']} "
-        f"labelled copies {arts['duplicates']})",
-        f"  stories: {summary['stories']['touched']} "
-        f"({summary['stories']['multi_outlet']} covered by several outlets)",
-        f"  filtered: {summary['filtered']['total']} {summary['filtered']['by_stage']}",
-        f"  dead letters: {summary['dead_letters']['total']} {summary['dead_letters']['by_stage']}",
-        f"  balanced: {summary['balance']['balanced']}",
-    ]
-    return "\n".join(lines)
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print(__doc__, file=sys.stderr)
+    try:
+        path, data = build_report(args.output, args.out, Limits(stories=args.max_stories))
+    except (ValueError, OSError) as exc:
+        print(f"newsbeam report: error: {exc}", file=sys.stderr)
         return 2
-    print(report(args[0]))
+    print(format_report_summary(data, path, program_name()))
     return 0
 
+
+def query_main(argv: Optional[Sequence[str]] = None) -> int:
+    """``newsbeam query "SQL" [--output DIR]``: print the result as a table (or CSV)."""
+    parser = argparse.ArgumentParser(prog="newsbeam query", description=QUERY_DESCRIPTION)
+    parser.add_argument("sql", nargs="?", default="", help="one SQL statement (quote it)")
+    parser.add_argument("--output", default=".", help="the run's output directory (default .)")
+    parser.add_argument("--max_rows", type=int, default=100, help="rows printed (default 100)")
+    parser.add_argument("--format", choices=("table", "csv"), default="table")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    from reporting.query import run_command
+
+    try:
+        code, text = run_command(args.output, args.sql, args.max_rows, args.format)
+    except (ValueError, OSError) as exc:
+        print(f"newsbeam query: error: {exc}", file=sys.stderr)
+        return 2
+    print(text, file=sys.stderr if code else sys.stdout)
+    return code
+
+
+main = report_main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,15 +1,18 @@
 """The layout is the architecture: no import loops, and no import against the direction of flow.
 
-Walks every module of ``transforms``, ``evaluation`` and ``pipelines`` with ``ast`` (imports inside
-functions included, since a lazy import only hides a loop) and checks:
+Walks every module of ``transforms``, ``evaluation``, ``reporting`` and ``pipelines`` with ``ast``
+(imports inside functions included, since a lazy import only hides a loop) and checks:
 
 - no cycle between modules (``from pkg import name`` of a package counts as importing its
   ``__init__``, which is where such loops start);
 - ``transforms`` stages import only stages before them: core < net < feeds < fetch < extract <
   language < dedup < sinks;
 - ``transforms.core.records`` and ``transforms.core.settings`` import nothing of ours;
-- ``transforms`` never imports ``pipelines`` or ``evaluation``; ``evaluation`` never imports
-  ``pipelines``; of ``pipelines`` only the CLI dispatches to ``evaluation``.
+- ``transforms`` never imports ``pipelines``, ``evaluation`` or ``reporting``; ``evaluation``
+  never imports ``pipelines`` or ``reporting``; of ``pipelines`` only the CLI dispatches to
+  ``evaluation``;
+- ``reporting`` imports ``transforms.core`` and nothing else of ours (it reads tables, it is no
+  stage), and only ``pipelines`` imports ``reporting``.
 
 The checker itself is tested on small synthetic trees, so a broken checker cannot pass silently.
 """
@@ -23,7 +26,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("transforms", "evaluation", "pipelines")
+PACKAGES = ("transforms", "evaluation", "reporting", "pipelines")
 STAGES = ("core", "net", "feeds", "fetch", "extract", "language", "dedup", "sinks")
 LEAVES = frozenset({"transforms.core.records", "transforms.core.settings"})
 EVALUATION_DISPATCH = frozenset({"pipelines.cli"})
@@ -135,10 +138,18 @@ def violations(graph: Mapping[str, set[str]]) -> list[str]:
             target_top = target.split(".")[0]
             if importer in LEAVES:
                 problems.append(f"{importer} must import nothing of ours, imports {target}")
-            if top == "transforms" and target_top in {"pipelines", "evaluation"}:
+            if top == "transforms" and target_top in {"pipelines", "evaluation", "reporting"}:
                 problems.append(f"stage code {importer} imports {target}")
             if top == "evaluation" and target_top == "pipelines":
                 problems.append(f"evaluation {importer} imports job wiring {target}")
+            if top == "evaluation" and target_top == "reporting":
+                problems.append(f"evaluation {importer} imports reporting {target}")
+            if (
+                top == "reporting"
+                and target_top != "reporting"
+                and not (target == "transforms.core" or target.startswith("transforms.core."))
+            ):
+                problems.append(f"reporting {importer} imports more than transforms.core: {target}")
             if (
                 top == "pipelines"
                 and target_top == "evaluation"
@@ -215,6 +226,7 @@ def test_tests_mirror_the_layout():
             continue
         assert list((ROOT / "tests" / stage).glob("test_*.py")), f"tests/{stage}/ has tests"
     assert list((ROOT / "tests" / "evaluation").glob("test_*.py"))
+    assert list((ROOT / "tests" / "reporting").glob("test_*.py"))
     assert list((ROOT / "tests" / "pipelines").glob("test_*.py"))
 
 
@@ -239,8 +251,11 @@ BASE = {
     "transforms/dedup/articles.py": "from transforms.fetch import pages\n",
     "evaluation/__init__.py": "",
     "evaluation/dedup.py": "from transforms.dedup.articles import DedupArticles\n",
+    "reporting/__init__.py": "",
+    "reporting/tables.py": "from transforms.core.records import X\n",
     "pipelines/__init__.py": "",
     "pipelines/cli.py": "def main():\n    from evaluation import dedup\n",
+    "pipelines/report.py": "def main():\n    from reporting import tables\n",
 }
 
 
@@ -249,6 +264,7 @@ def test_checker_accepts_a_clean_tree(tmp_path):
     graph = import_graph(tmp_path)
     assert graph["transforms.dedup.articles"] == {"transforms.fetch.pages"}
     assert graph["pipelines.cli"] == {"evaluation.dedup"}
+    assert graph["pipelines.report"] == {"reporting.tables"}
     assert cycles(graph) == []
     assert violations(graph) == []
 
@@ -287,6 +303,10 @@ def test_checker_finds_a_loop_through_a_package_init(tmp_path):
         ("evaluation/dedup.py", "from pipelines import cli\n", "job wiring"),
         ("pipelines/ingest.py", "from evaluation.dedup import f\n", "imports evaluation"),
         ("transforms/core/settings.py", "from ..fetch import pages\n", "nothing of ours"),
+        ("transforms/dedup/articles.py", "from reporting import tables\n", "stage code"),
+        ("evaluation/dedup.py", "import reporting.tables\n", "imports reporting"),
+        ("reporting/tables.py", "from transforms.fetch import pages\n", "than transforms.core"),
+        ("reporting/tables.py", "from pipelines import cli\n", "than transforms.core"),
     ],
 )
 def test_checker_finds_each_forbidden_direction(tmp_path, rel, text, expected):

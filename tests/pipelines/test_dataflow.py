@@ -188,8 +188,9 @@ BAD = {
     "incremental": "yes please",
     "archive_warc": "1",
 }
-# Options the template deliberately leaves out: replay serves recorded HTTP for tests and demos.
-NOT_IN_TEMPLATE = {"replay"}
+# Options the template deliberately leaves out: replay serves recorded HTTP for tests and demos;
+# report reads a local output directory (a Dataflow job writes to gs://).
+NOT_IN_TEMPLATE = {"replay", "report"}
 
 
 def template_parameters():
