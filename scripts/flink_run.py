@@ -106,7 +106,10 @@ class FlinkServices:
 
     log_dir: Path
     flink_master: Optional[str] = None
-    worker_processes: bool = False
+    # One process per SDK worker: in one shared process (threads) a native crash of one worker
+    # (`free(): invalid pointer` in the pool, once, on a loaded machine) took every worker and the
+    # job with it; a crashed worker process fails one task, which Flink restarts.
+    worker_processes: bool = True
     rest_port: int = 0
     job_port: int = 0
     pool_port: int = 0
@@ -189,7 +192,7 @@ class FlinkServices:
 
 @contextlib.contextmanager
 def flink_services(
-    log_dir: Path, flink_master: Optional[str] = None, worker_processes: bool = False
+    log_dir: Path, flink_master: Optional[str] = None, worker_processes: bool = True
 ) -> Iterator[FlinkServices]:
     """``FlinkServices`` started for the block and stopped after it, whatever happens."""
     services = FlinkServices(log_dir, flink_master, worker_processes)
@@ -356,7 +359,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("command", choices=["demo", "batch", "incremental", "stream"])
     parser.add_argument("--out", default=str(ROOT / "out" / "flink"))
     parser.add_argument("--flink_master", default=None, help="a running cluster (host:rest port)")
-    parser.add_argument("--worker_processes", action="store_true", help="SDK workers as processes")
+    parser.add_argument(
+        "--worker_threads",
+        action="store_true",
+        help="SDK workers as threads of one pool process (default: one process per worker)",
+    )
     parser.add_argument("--outlets", default=None)
     parser.add_argument("--replay", default=None)
     parser.add_argument("--as_of", default="2026-11-25")
@@ -374,7 +381,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    with flink_services(work / "logs", args.flink_master, args.worker_processes) as services:
+    with flink_services(work / "logs", args.flink_master, not args.worker_threads) as services:
         report: dict[str, Any] = {"services_up_s": round(time.time() - t0, 1)}
         if args.command == "demo":
             report |= compare_batch(services, work, DEMO_ARGS)
