@@ -4,6 +4,7 @@ python -m pipelines.ingest --outlets seeds/outlets.yaml --output out/ [--replay 
 python -m pipelines.ingest --warc_input 'crawl/*.warc.gz' --output out/   # WARC pages, no feeds
 """
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,8 +16,17 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.combiners import Count
 
 from pipelines.ingest_job import IngestJob, job_from_args, parse_args, pipeline_options
+from pipelines.progress import ProgressLine, wants_progress
 from reporting.text import format_summary
 from transforms.core import Article, FeedSource
+from transforms.core.progress import (
+    DEAD_LETTERS,
+    EXTRACTED,
+    FETCHED,
+    QUEUED,
+    ProgressAddress,
+    TapProgress,
+)
 from transforms.core.schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
@@ -89,7 +99,7 @@ def _pages_from_feeds(p: beam.Pipeline, job: IngestJob, paths: dict[str, str]) -
         states = p | "ReadFeedStates" >> ReadFeedStates(state_files)
     sources = p | "OutletFeeds" >> beam.Create(list(job.sources)).with_output_types(FeedSource)
     feeds = sources | "ReadFeeds" >> ReadFeeds(
-        cfg.fetch, transport, states=states, run_id=job.run_id
+        cfg.fetch, transport, states=states, run_id=job.run_id, progress=job.progress
     )
     entries, collapsed = feeds.main | "CollapseEntries" >> CollapseEntries()
     filtered: tuple[PCollection, ...] = (feeds.filtered, collapsed)
@@ -189,6 +199,16 @@ def _pages_from_warc(p: beam.Pipeline, job: IngestJob) -> SourcePages:
     )
 
 
+def _tap_progress(
+    address: ProgressAddress, read: SourcePages, extracted: PCollection, dead: PCollection
+) -> None:
+    """Count queued, fetched, extracted and dead-lettered items for the live progress line."""
+    read.entries | "ProgressQueued" >> TapProgress(address, QUEUED)
+    read.pages | "ProgressFetched" >> TapProgress(address, FETCHED)
+    extracted | "ProgressExtracted" >> TapProgress(address, EXTRACTED)
+    dead | "ProgressDeadLetters" >> TapProgress(address, DEAD_LETTERS)
+
+
 def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
     """Add the ingestion graph to ``p``; return its main PCollections by name."""
     cfg = job.config
@@ -226,6 +246,8 @@ def build_pipeline(p: beam.Pipeline, job: IngestJob) -> dict[str, Any]:
         extracted.dead_letters,
         detected.dead_letters,
     ) | "AllDeadLetters" >> beam.Flatten()
+    if job.progress is not None:
+        _tap_progress(job.progress, read, extracted.main, dead_letters)
 
     out = cfg.output
     article_files = articles | "WriteArticles" >> WriteParquetTable(
@@ -329,9 +351,20 @@ def run(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         LOG.info("run %s: WARC %s -> %s", job.run_id, job.warc_input, job.output)
     else:
         LOG.info("run %s: %d feeds -> %s", job.run_id, len(job.sources), job.output)
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, job)
+    line = None
+    if wants_progress(args.progress, options, sys.stderr):
+        line = ProgressLine(sys.stderr, len(job.sources))
+        job = dataclasses.replace(job, progress=line.start())
+    try:
+        with beam.Pipeline(options=options) as p:
+            build_pipeline(p, job)
+    except BaseException:
+        if line is not None:
+            line.stop()
+        raise
     summary = read_json(FileSystems.join(job.output, "runs", f"{job.run_id}.json"))
+    if line is not None:
+        line.stop(summary)
     if job.report is not None:
         # Imported here: plotly, jinja2 and DuckDB load only for runs that write a report.
         from reporting.html import build_report

@@ -11,6 +11,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.core import FeedSource, PipelineConfig, load_config
+from transforms.core.progress import ProgressAddress
 from transforms.feeds import feed_sources, load_outlets
 from transforms.net.warc import is_warc_source, warc_files
 
@@ -45,6 +46,8 @@ class IngestJob:
     warc_input: Optional[str] = None
     # Write the HTML report at the end of the run to this path ("" = <output>/report.html).
     report: Optional[str] = None
+    # The live progress line: workers send counts here (set by the launcher, pipelines/progress.py).
+    progress: Optional[ProgressAddress] = None
 
 
 def default_run_id(now: Optional[dt.datetime] = None) -> str:
@@ -86,6 +89,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, list[
         default=None,
         metavar="PATH",
         help="write the HTML report at the end of the run (default path: OUTPUT/report.html)",
+    )
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_const",
+        const=True,
+        default=None,
+        help="draw a live progress line on stderr (default: on a terminal, local runners)",
+    )
+    progress.add_argument(
+        "--no_progress", dest="progress", action="store_const", const=False, help="never draw it"
     )
     parser.add_argument("--run_id", default=None, help="id used in output file names")
     parser.add_argument(

@@ -190,7 +190,7 @@ BAD = {
 }
 # Options the template deliberately leaves out: replay serves recorded HTTP for tests and demos;
 # report reads a local output directory (a Dataflow job writes to gs://).
-NOT_IN_TEMPLATE = {"replay", "report"}
+NOT_IN_TEMPLATE = {"replay", "report", "progress"}
 
 
 def template_parameters():

@@ -11,6 +11,7 @@ from apache_beam.metrics.metric import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 
 from transforms.core.outputs import DEAD, FILTERED, dead_letter, filtered, unexpected
+from transforms.core.progress import FEEDS, ProgressAddress, ProgressReporter
 from transforms.core.records import DeadLetter, FeedEntry, FeedSource, FeedState, FilteredItem
 from transforms.core.settings import FetchSettings
 from transforms.core.timeutil import utc_now_iso
@@ -119,11 +120,13 @@ class ReadFeedFn(beam.DoFn):
         replay_dir: "TransportOptions | str | None",
         incremental: bool = False,
         run_id: str = "",
+        progress: Optional[ProgressAddress] = None,
     ) -> None:
         self._fetch = fetch
         self._replay_dir = replay_dir
         self._incremental = incremental
         self._run_id = run_id
+        self._progress = ProgressReporter(progress) if progress else None
         self._transport: object = None
         self._client: Optional[HttpClient] = None
         self._feeds_failed = Metrics.counter(STAGE, "feeds_failed")
@@ -160,8 +163,12 @@ class ReadFeedFn(beam.DoFn):
             else:
                 self._feeds_failed.inc()
                 yield TaggedOutput(DEAD, item)
+        if self._progress is not None:
+            self._progress.add(FEEDS)
 
     def finish_bundle(self) -> None:
+        if self._progress is not None:
+            self._progress.flush()
         # A WARC archive file per bundle: closed here, so it is complete when the bundle commits.
         close_transport(self._transport)
 
@@ -192,16 +199,18 @@ class ReadFeeds(beam.PTransform):
         *,
         states: Optional[PCollection] = None,
         run_id: str = "",
+        progress: Optional[ProgressAddress] = None,
     ) -> None:
         super().__init__()
         self._fetch = fetch
         self._replay_dir = replay_dir
         self._states = states
         self._run_id = run_id
+        self._progress = progress
 
     def expand(self, sources: PCollection) -> Any:  # FeedOutputs
         incremental = self._states is not None
-        read = ReadFeedFn(self._fetch, self._replay_dir, incremental, self._run_id)
+        read = ReadFeedFn(self._fetch, self._replay_dir, incremental, self._run_id, self._progress)
         side = [beam.pvalue.AsDict(self._states)] if self._states is not None else []
         results = (
             sources
