@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck check clean venv bench prism prism-stream portable airflow-check flink browser \
+.PHONY: demo test lint typecheck check clean venv bench peers-venv prism prism-stream portable airflow-check flink browser \
 	flink-setup flink-jobserver flink-cluster-start flink-cluster-stop
 
 $(PY):
@@ -65,6 +65,22 @@ bench: $(STAMP)
 	$(PIP) install --quiet -e ".[test,dataflow,bench]"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
+	$(PY) benchmarks/progress.py
+	$(PY) benchmarks/pipeline.py
+	$(MAKE) peers-venv
+	$(PY) benchmarks/peers.py
+
+# newspaper4k and news-please for benchmarks/peers.py, in their own venv (their pins conflict
+# with ours); the loop they run (benchmarks/bare_loop.py) needs only these packages.
+PEERS_VENV ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed-peers-1
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet "newspaper4k==0.9.6" "news-please==1.6.16" \
+		"langdetect==1.0.9" "feedparser>=6.0.11,<7" "pyarrow>=16,<26" "PyYAML>=6,<7"
+	touch $(PEERS_STAMP)
+
+peers-venv: $(PEERS_STAMP)
 
 # Build Apache Beam's Prism runner from the Go module (Go toolchain needed; ~4 min the first time)
 # and run the streaming pipeline on it against a local replay of tempo-history (~2-3 min).
@@ -105,4 +121,4 @@ flink-cluster-stop:
 	PYTHON=$(PY) scripts/flink-cluster.sh stop
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(PEERS_VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,39 +44,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from procs import PeakRss  # noqa: E402
 from synthetic import build  # noqa: E402
 
 from evaluation.planted import pair_jaccards, score_edges  # noqa: E402
 from transforms.dedup.near.hashing import tokens  # noqa: E402
 from transforms.dedup.near.settings import NearDupSettings  # noqa: E402
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # The command name may contain spaces: the parent pid is the 2nd field after ')'.
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        stack.extend(children.get(pid, []))
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as handle:
-                total += int(handle.read().split()[1]) * PAGE
-        except OSError:
-            continue
-    return total
 
 
 def run_child(args: Sequence[str]) -> tuple[dict[str, Any], float]:
@@ -85,21 +57,9 @@ def run_child(args: Sequence[str]) -> tuple[dict[str, Any], float]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = handle.name
     proc = subprocess.Popen([sys.executable, __file__, *args, "--result", result_path])
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        """Record the largest tree RSS until the child ends."""
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss(proc.pid))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    code = proc.wait()
-    done.set()
-    sampler.join()
+    with PeakRss(proc.pid, every_s=0.1) as rss:
+        code = proc.wait()
+    peak = rss.peak
     if code != 0:
         raise SystemExit(f"child {args[:2]} failed with exit code {code}")
     result = json.loads(Path(result_path).read_text())
