@@ -157,6 +157,10 @@ def strip_case_ending(token: str) -> str:
     return token
 
 
+# A pure function of the word, called for every word of every article (the story layer's largest
+# cost: 247,715 calls for 300 pages). Word frequencies are Zipfian, so a bounded cache answers most
+# calls; it cannot change a result, and its size bounds the memory it holds per worker.
+@lru_cache(maxsize=1 << 16)
 def token_key(token: str) -> Optional[str]:
     """Key of a word or name: folded, case ending dropped, cut to ``PREFIX_CHARS``; or None."""
     folded = fold_token(strip_case_ending(token))
