@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from compare_runs import compare_runs, read_table  # noqa: E402
+from subprocs import stop_process  # noqa: E402
 
 TOOLS = ROOT / ".tools"
 VENV_BIN = Path(sys.executable).parent
@@ -160,13 +161,7 @@ class FlinkServices:
     def stop(self) -> None:
         """Stop what was started here (by pid), the cluster last."""
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout_s=15)
         self.procs.clear()
         if self.own_cluster:
             cluster("stop")

@@ -25,6 +25,9 @@ from typing import Any, Optional
 
 import websocket
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from subprocs import stop_process
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # Per chart div: plotly's SVG layers, its trace groups, and the drawn marks (bars, funnel
 # segments, lines), after the page's scripts ran.
@@ -146,12 +149,7 @@ def chromium(browser: str, width: int, height: int, timeout: float) -> Iterator[
     finally:
         if client is not None:
             client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(profile, ignore_errors=True)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
 
+from scripts.subprocs import stop_process
+
 
 @dataclass(frozen=True)
 class PortableServices:
@@ -52,17 +54,6 @@ def wait_for_port(port: int, proc: subprocess.Popen, deadline_s: float) -> None:
         except OSError:
             time.sleep(0.2)
     raise TimeoutError(f"nothing listens on port {port} after {deadline_s:.0f} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Terminate ``proc`` (SIGTERM, then SIGKILL after 10 s) and reap it."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextmanager
@@ -109,6 +100,6 @@ def portable_services(log_dir: Path, python: Optional[str] = None) -> Iterator[P
         yield PortableServices(f"localhost:{job_port}", f"localhost:{pool_port}")
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
         for handle in logs:
             handle.close()
