@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
+# Run as a script, benchmarks/ is sys.path[0], and its modules would shadow the peers' packages
+# (news-please -> scrapy -> twisted imports ``incremental``, the PyPI package, not ours).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import feedparser
 import pyarrow as pa
 import pyarrow.parquet as pq
