@@ -153,7 +153,7 @@ PUBLISHED_META_KEYS = (
 )
 
 
-def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+def _jsonld_candidates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """``datePublished`` (else ``dateCreated``) of the article objects, articles before pages."""
     found: list[DateCandidate] = []
     for obj in signals.articles:
@@ -165,13 +165,23 @@ def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateC
     return found
 
 
-def meta_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """JSON-LD publication dates, UTC stamps given the page's local day (``localize``)."""
+    return localize(_jsonld_candidates(signals, now), signals, now)
+
+
+def _meta_candidates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """Publication dates from meta tags and ``itemprop=datePublished``, strongest key first."""
     values = [
         *meta_values(signals, *PUBLISHED_META_KEYS),
         *signals.itemprops.get("datepublished", []),
     ]
     return [DateCandidate(p, "meta") for v in values if (p := parse_date(v, now))]
+
+
+def meta_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """Meta-tag publication dates, UTC stamps given the page's local day (``localize``)."""
+    return localize(_meta_candidates(signals, now), signals, now)
 
 
 def time_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
@@ -188,7 +198,8 @@ _MONTH = (
 _VISIBLE_DATE_RE = re.compile(
     rf"\b(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(?:19|20)\d{{2}}"
-    r"|(?:19|20)\d{2}-\d{2}-\d{2})\b",
+    r"|(?:19|20)\d{2}-\d{2}-\d{2}"
+    r"|\d{1,2}([./])\d{1,2}\1(?:19|20)\d{2})\b",
     re.I,
 )
 _UPDATED_RE = re.compile(r"(?:updated|modified|edited|reviewed|revised)\W*(?:on|at)?\W*$", re.I)
@@ -201,10 +212,103 @@ def dateline_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[Dat
     for match in _VISIBLE_DATE_RE.finditer(text):
         if _UPDATED_RE.search(text[max(0, match.start() - 30) : match.start()]):
             continue
-        parsed = parse_date(match.group(0), now)
+        value = match.group(0)
+        parsed = _numeric_day(value, now) if match.group(1) else parse_date(value, now)
         if parsed:
             found.append(DateCandidate(parsed, "dateline"))
     return found
+
+
+def _numeric_day(text: str, now: Optional[dt.datetime]) -> Optional[ParsedDate]:
+    """A numeric day ('12.12.2025', '23/01/2024') when day and month cannot be confused.
+
+    '3/4/2025' is March 4 in the US and 3 April in Britain: with both parts 12 or less and
+    different, the day is left to other sources (on the even half of wcxb-dev one such dateline
+    was month-first, one day-first).
+    """
+    first, second, year = (int(part) for part in re.split(r"[./]", text))
+    if first <= 12 and second <= 12 and first != second:
+        return None
+    month, day = (first, second) if first <= 12 else (second, first)
+    try:
+        value = dt.date(year, month, day)
+    except ValueError:
+        return None
+    return parse_date(value.isoformat(), now)
+
+
+# The same instant written twice (meta in UTC, <time> with the local offset) differs by at most
+# this much: CMSs round to the second or the minute.
+_SAME_INSTANT = dt.timedelta(seconds=60)
+# Offsets in use run from UTC-12 to UTC+14: a UTC stamp can fall on a neighbouring local day.
+_WEST, _EAST = dt.timedelta(hours=12), dt.timedelta(hours=14)
+
+
+def _is_utc_stamp(date: ParsedDate) -> bool:
+    """True for a timestamp declared in UTC (``Z``/``+00:00``), i.e. without the local offset."""
+    return date.has_time and date.local.endswith("+00:00")
+
+
+def _local_twin(found: DateCandidate, others: Sequence[DateCandidate]) -> Optional[DateCandidate]:
+    """The same instant as ``found`` stated with a non-UTC offset by another source, if any."""
+    stamp = dt.datetime.fromisoformat(found.date.utc.replace("Z", "+00:00"))
+    for other in others:
+        if not other.date.has_time or _is_utc_stamp(other.date) or len(other.date.local) <= 19:
+            continue
+        when = dt.datetime.fromisoformat(other.date.utc.replace("Z", "+00:00"))
+        if abs(when - stamp) <= _SAME_INSTANT:
+            return DateCandidate(
+                ParsedDate(found.date.utc, other.date.local, True), f"{found.source}+{other.source}"
+            )
+    return None
+
+
+def _dateline_day(found: DateCandidate, days: Sequence[DateCandidate]) -> Optional[DateCandidate]:
+    """The dateline's day when a UTC stamp falls on it in some time zone but not in UTC."""
+    stamp = dt.datetime.fromisoformat(found.date.utc.replace("Z", "+00:00"))
+    for day in days:
+        start = dt.datetime.fromisoformat(day.date.local[:10]).replace(tzinfo=UTC)
+        if day.date.local[:10] == found.date.utc[:10]:
+            return None
+        if start - _EAST <= stamp < start + dt.timedelta(days=1) + _WEST:
+            return DateCandidate(
+                ParsedDate(found.date.utc, day.date.local[:10], False), f"{found.source}+dateline"
+            )
+    return None
+
+
+def localize(
+    found: list[DateCandidate], signals: PageSignals, now: Optional[dt.datetime]
+) -> list[DateCandidate]:
+    """Give timestamps declared in UTC the local day the page states for them.
+
+    Many CMSs write ``article:published_time`` in UTC while the page prints the local day: a
+    story posted at 21:46 in New York is 02:46 UTC the next day, and the reader (and the wcxb
+    gold) calls it the earlier day. The UTC instant is kept (``published_at``); the local form
+    (``published_local``) comes from a ``<time>``, JSON-LD or meta value of the same instant with
+    its own offset (source ``meta+time`` etc.), else from the dateline's day when the instant
+    falls on that day in some zone from UTC-12 to UTC+14 (source ``meta+dateline``).
+    """
+    if not any(_is_utc_stamp(c.date) for c in found):
+        return found
+    others = [
+        *_meta_candidates(signals, now),
+        *_jsonld_candidates(signals, now),
+        *(DateCandidate(p, "time") for v, _ in signals.times if (p := parse_date(v, now))),
+    ]
+    days: Optional[list[DateCandidate]] = None
+    localized: list[DateCandidate] = []
+    for candidate in found:
+        if not _is_utc_stamp(candidate.date):
+            localized.append(candidate)
+            continue
+        twin = _local_twin(candidate, others)
+        if twin is None:
+            if days is None:
+                days = dateline_dates(signals, now)
+            twin = _dateline_day(candidate, days)
+        localized.append(twin or candidate)
+    return localized
 
 
 def htmldate_date(tree: HtmlElement, now: Optional[dt.datetime]) -> Optional[DateCandidate]:
