@@ -464,3 +464,14 @@ def test_date_source_names_both_origins_through_page_facts():
         "2024-05-19T02:41:41Z",
         "2024-05-18",
     )
+
+
+def test_a_date_panel_nested_in_the_h1_is_not_part_of_the_headline():
+    body = (
+        "<h1>Top Strategies to Optimize Blockchain Security<div></div><h3>"
+        '<span>Posted on <time datetime="2024-07-01">July 1, 2024</time></span> by infuy</h3></h1>'
+    )
+    sig = signals(head("<title>Blockchain security, our take</title>", body=body))
+    assert sig.h1 == ["Top Strategies to Optimize Blockchain Security"]
+    # Inline markup inside the headline is kept, without inventing spaces.
+    assert signals(head(body="<h1>Bridge <em>re</em>opens</h1>")).h1 == ["Bridge reopens"]

@@ -162,6 +162,31 @@ class PageSignals(NamedTuple):
     tree: HtmlElement
 
 
+# A heading holds phrasing content only; block elements and <time> nested inside an <h1> are
+# a date or byline panel the template put there ("Headline Posted on July 1, 2024 by ...").
+_NOT_HEADLINE = frozenset(
+    {"div", "p", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "time", "figure", "section"}
+)
+
+
+def _headline_texts(element: HtmlElement) -> Iterator[str]:
+    """Text of a heading's own phrasing content, skipping nested block and <time> elements."""
+    if element.text:
+        yield element.text
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in _NOT_HEADLINE:
+            yield from _headline_texts(child)
+        else:
+            yield " "  # a skipped block still separates the words around it
+        if child.tail:
+            yield child.tail
+
+
+def heading_text(element: HtmlElement) -> str:
+    """Visible text of a heading without the date or byline blocks nested in it."""
+    return collapse_ws("".join(_headline_texts(element)))
+
+
 # Attribute-axis XPaths (//@attr[test]/..) run about twice as fast in libxml2 as //*[@attr ...].
 _ITEMPROP_XPATH = XPath(
     "//@itemprop[.='datePublished' or .='author' or .='headline' or .='datepublished']/.."
@@ -195,7 +220,7 @@ def read_signals(tree: HtmlElement, url: Optional[str] = None) -> PageSignals:
             if title_tag is None:
                 title_tag = collapse_ws(element.text_content())
         elif tag == "h1":
-            text = collapse_ws(element.text_content())
+            text = heading_text(element)
             if text:
                 h1.append(text)
         elif tag == "time":
