@@ -28,6 +28,7 @@ from transforms.extract.signals import PageSignals, read_signals
 from transforms.extract.titles import choose_title, repair_mojibake, strip_site_name
 
 NOW = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+LATER = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 
 
 def signals(html: str, url: str = "https://daily.example.com/a/1") -> PageSignals:
@@ -475,3 +476,16 @@ def test_a_date_panel_nested_in_the_h1_is_not_part_of_the_headline():
     assert sig.h1 == ["Top Strategies to Optimize Blockchain Security"]
     # Inline markup inside the headline is kept, without inventing spaces.
     assert signals(head(body="<h1>Bridge <em>re</em>opens</h1>")).h1 == ["Bridge reopens"]
+
+
+def test_a_date_right_above_the_headline_is_read_when_none_follows_it():
+    body = (
+        "<nav>Home Blog Archive 2019</nav><div><p>February 4, 2025 - 11 minutes</p>"
+        "<h1>Cloud computing innovations to watch</h1></div><p>No date in this text.</p>"
+    )
+    assert [d.date.local for d in dateline_dates(signals(head(body=body)), LATER)] == ["2025-02-04"]
+    # A date after the headline wins over one above it.
+    later = body.replace("No date in this text.", "Posted 1 March 2025")
+    assert [d.date.local for d in dateline_dates(signals(head(body=later)), LATER)] == [
+        "2025-03-01"
+    ]

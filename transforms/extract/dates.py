@@ -15,7 +15,14 @@ from lxml.html import HtmlElement
 
 from transforms.core.textutil import collapse_ws
 from transforms.core.timeutil import to_iso
-from transforms.extract.signals import UTC, PageSignals, dateline_text, first_text, meta_values
+from transforms.extract.signals import (
+    UTC,
+    PageSignals,
+    dateline_text,
+    first_text,
+    lead_text,
+    meta_values,
+)
 
 
 class ParsedDate(NamedTuple):
@@ -207,8 +214,14 @@ _UPDATED_RE = re.compile(r"(?:updated|modified|edited|reviewed|revised)\W*(?:on|
 
 def dateline_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """Dates written under the headline ('March 1, 2024', '8 Oct 2022'), not 'Updated' ones."""
+    found = _visible_dates(dateline_text(signals.tree, signals.site), now)
+    # Only when nothing follows the headline: the line right above it.
+    return found or _visible_dates(lead_text(signals.tree, signals.site), now)
+
+
+def _visible_dates(text: str, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """Written dates in a stretch of visible text, except those labelled Updated/Modified."""
     found: list[DateCandidate] = []
-    text = dateline_text(signals.tree, signals.site)
     for match in _VISIBLE_DATE_RE.finditer(text):
         if _UPDATED_RE.search(text[max(0, match.start() - 30) : match.start()]):
             continue

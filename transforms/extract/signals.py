@@ -316,6 +316,42 @@ def dateline_text(tree: HtmlElement, site: Optional[set[str]] = None) -> str:
     return " ".join(parts)[: _DATELINE_CHARS + 200]
 
 
+# How much visible text right before the headline counts as a dateline above it ("February 4,
+# 2025 - 11 minutes" over the <h1>): a kicker line, not the navigation above it.
+_LEAD_CHARS = 120
+
+
+def _preceding_texts(element: HtmlElement) -> Iterator[str]:
+    """Visible text before ``element``, nearest first (earlier siblings, then upwards)."""
+    node: Optional[HtmlElement] = element
+    while node is not None:
+        for sibling in node.itersiblings(preceding=True):
+            if sibling.tail:
+                yield sibling.tail
+            yield from reversed(list(_texts_in(sibling)))
+        parent = node.getparent()
+        if parent is not None and parent.text:
+            yield parent.text
+        node = parent
+
+
+def lead_text(tree: HtmlElement, site: Optional[set[str]] = None) -> str:
+    """The short visible text right before the headline, where some templates put the date."""
+    headline = _headline_element(tree, site or set())
+    if headline is None:
+        return ""
+    parts: list[str] = []
+    size = 0
+    for chunk in _preceding_texts(headline):
+        text = chunk.strip()
+        if text:
+            size += len(text) + 1
+            if size > _LEAD_CHARS:
+                break
+            parts.append(text)
+    return " ".join(reversed(parts))
+
+
 # Byline markup, found with one cheap XPath and ranked in Python from the most to the least
 # specific (the tiers follow trafilatura's AUTHOR_XPATHS).
 _BYLINE_XPATH = XPath(
