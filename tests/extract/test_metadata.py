@@ -489,3 +489,10 @@ def test_a_date_right_above_the_headline_is_read_when_none_follows_it():
     assert [d.date.local for d in dateline_dates(signals(head(body=later)), LATER)] == [
         "2025-03-01"
     ]
+
+
+def test_a_brand_inside_a_one_word_host_name_is_a_site_segment():
+    keys = {"getdianahr", "getdianahr com"}
+    assert strip_site_name("Top 5 HR Tools in 2026 | DianaHR", keys) == "Top 5 HR Tools in 2026"
+    # A headline segment of more words is never taken for the brand.
+    assert strip_site_name("HR tools: Diana HR explains", keys) == "HR tools: Diana HR explains"

@@ -13,6 +13,12 @@ from transforms.extract.signals import PageSignals, first_text, is_site_name, me
 _TITLE_SPLIT_RE = re.compile(r"\s+(?:[|\-\u2013\u2014\u2022\u00b7:\u00bb\u00ab/~]|::)\s+")
 
 
+# Shortest brand found inside a host name (4: "koia"); on the even half of wcxb-dev the rule
+# gained 1 page and lost none (see
+# docs/quality-metadata.md).
+_MIN_BRAND_CHARS = 4
+
+
 def strip_site_name(title: str, site_keys: set[str]) -> str:
     """Remove a leading or trailing site-name segment ('Headline | Site', 'Site - Headline')."""
     parts = _TITLE_SPLIT_RE.split(title)
@@ -31,6 +37,14 @@ def strip_site_name(title: str, site_keys: set[str]) -> str:
             key == site
             or squashed == site.replace(" ", "")
             or ((" " in site or len(site) >= 8) and f" {site} " in padded)
+            # A brand inside a one-word host name ("DianaHR" on getdianahr.com, "Koia" on
+            # drinkkoia.com): one or two words, at least _MIN_BRAND_CHARS letters.
+            or (
+                " " not in site
+                and len(squashed) >= _MIN_BRAND_CHARS
+                and len(key.split()) <= 2
+                and squashed in site
+            )
             for site in site_keys
         )
 
