@@ -14,8 +14,7 @@ _TITLE_SPLIT_RE = re.compile(r"\s+(?:[|\-\u2013\u2014\u2022\u00b7:\u00bb\u00ab/~
 
 
 # Shortest brand found inside a host name (4: "koia"); on the even half of wcxb-dev the rule
-# gained 1 page and lost none (see
-# docs/quality-metadata.md).
+# gained 1 page and lost none (docs/quality-metadata.md).
 _MIN_BRAND_CHARS = 4
 
 
