@@ -381,19 +381,10 @@ def test_a_utc_meta_stamp_takes_the_offset_of_a_time_element_for_the_same_instan
     )
 
 
-def test_a_utc_meta_stamp_takes_the_dateline_day_it_falls_on_locally():
-    body = "<h1>Late council vote on the harbour</h1><p>Posted on May 18, 2024</p>"
-    sig = signals(
-        head('<meta property="article:published_time" content="2024-05-19T02:41:41Z">', body=body)
-    )
-    [found] = meta_dates(sig, NOW)
-    assert found == DateCandidate(
-        ParsedDate("2024-05-19T02:41:41Z", "2024-05-18", False), "meta+dateline"
-    )
-
-
-def test_a_dateline_day_no_time_zone_reaches_does_not_change_a_utc_stamp():
-    body = "<h1>Late council vote on the harbour</h1><p>Posted on May 10, 2024</p>"
+@pytest.mark.parametrize("printed", ["May 18, 2024", "May 10, 2024"])
+def test_a_printed_dateline_day_does_not_shift_a_utc_stamp_without_a_local_twin(printed):
+    # Tried and dropped: the wcxb gold follows the UTC day there as often as the printed one.
+    body = f"<h1>Late council vote on the harbour</h1><p>Posted on {printed}</p>"
     sig = signals(
         head('<meta property="article:published_time" content="2024-05-19T02:41:41Z">', body=body)
     )
@@ -431,7 +422,7 @@ def test_numeric_datelines_only_when_day_and_month_cannot_be_confused(dateline, 
 def test_date_source_names_both_origins_through_page_facts():
     html = head(
         '<meta property="article:published_time" content="2024-05-19T02:41:41Z">',
-        body="<h1>Late council vote on the harbour</h1><p>May 18, 2024</p><p>Text.</p>",
+        body='<h1>Late council vote</h1><time datetime="2024-05-18T19:41:41-07:00">May 18</time>',
     )
     page = FetchedPage(
         FeedEntry(
@@ -461,9 +452,9 @@ def test_date_source_names_both_origins_through_page_facts():
     facts = page_facts(lxml.html.fromstring(html), page)
     assert facts.date is not None
     assert (facts.date.source, facts.date.date.utc, facts.date.date.local) == (
-        "meta+dateline",
+        "meta+time",
         "2024-05-19T02:41:41Z",
-        "2024-05-18",
+        "2024-05-18T19:41:41-07:00",
     )
 
 
