@@ -467,6 +467,9 @@ def test_a_date_panel_nested_in_the_h1_is_not_part_of_the_headline():
     assert sig.h1 == ["Top Strategies to Optimize Blockchain Security"]
     # Inline markup inside the headline is kept, without inventing spaces.
     assert signals(head(body="<h1>Bridge <em>re</em>opens</h1>")).h1 == ["Bridge reopens"]
+    # Text only in blocks: the first block with text is the headline, the deck is not.
+    blocks = "<h1><div><p>Tax 101: the basics</p><h4>A guide to the taxes we pay</h4></div></h1>"
+    assert signals(head(body=blocks)).h1 == ["Tax 101: the basics"]
 
 
 def test_a_date_right_above_the_headline_is_read_when_none_follows_it():

@@ -183,8 +183,20 @@ def _headline_texts(element: HtmlElement) -> Iterator[str]:
 
 
 def heading_text(element: HtmlElement) -> str:
-    """Visible text of a heading without the date or byline blocks nested in it."""
-    return collapse_ws("".join(_headline_texts(element)))
+    """Visible text of a heading without the date or byline blocks nested in it.
+
+    A heading whose text sits only in blocks (``<h1><div><p>Title</p><h4>Deck</h4></div>``)
+    takes the first block that has text.
+    """
+    own = collapse_ws("".join(_headline_texts(element)))
+    if own:
+        return own
+    for child in element:
+        if isinstance(child.tag, str) and child.tag in _NOT_HEADLINE and child.tag != "time":
+            text = heading_text(child)
+            if text:
+                return text
+    return ""
 
 
 # Attribute-axis XPaths (//@attr[test]/..) run about twice as fast in libxml2 as //*[@attr ...].
