@@ -15,7 +15,14 @@ from lxml.html import HtmlElement
 
 from transforms.core.textutil import collapse_ws
 from transforms.core.timeutil import to_iso
-from transforms.extract.signals import UTC, PageSignals, dateline_text, first_text, meta_values
+from transforms.extract.signals import (
+    UTC,
+    PageSignals,
+    dateline_text,
+    first_text,
+    lead_text,
+    meta_values,
+)
 
 
 class ParsedDate(NamedTuple):
@@ -153,7 +160,7 @@ PUBLISHED_META_KEYS = (
 )
 
 
-def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+def _jsonld_candidates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """``datePublished`` (else ``dateCreated``) of the article objects, articles before pages."""
     found: list[DateCandidate] = []
     for obj in signals.articles:
@@ -165,13 +172,23 @@ def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateC
     return found
 
 
-def meta_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+def jsonld_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """JSON-LD publication dates, UTC stamps given the page's local day (``localize``)."""
+    return localize(_jsonld_candidates(signals, now), signals, now)
+
+
+def _meta_candidates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """Publication dates from meta tags and ``itemprop=datePublished``, strongest key first."""
     values = [
         *meta_values(signals, *PUBLISHED_META_KEYS),
         *signals.itemprops.get("datepublished", []),
     ]
     return [DateCandidate(p, "meta") for v in values if (p := parse_date(v, now))]
+
+
+def meta_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """Meta-tag publication dates, UTC stamps given the page's local day (``localize``)."""
+    return localize(_meta_candidates(signals, now), signals, now)
 
 
 def time_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
@@ -188,7 +205,8 @@ _MONTH = (
 _VISIBLE_DATE_RE = re.compile(
     rf"\b(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}\.?,?\s+(?:19|20)\d{{2}}"
-    r"|(?:19|20)\d{2}-\d{2}-\d{2})\b",
+    r"|(?:19|20)\d{2}-\d{2}-\d{2}"
+    r"|\d{1,2}([./])\d{1,2}\1(?:19|20)\d{2})\b",
     re.I,
 )
 _UPDATED_RE = re.compile(r"(?:updated|modified|edited|reviewed|revised)\W*(?:on|at)?\W*$", re.I)
@@ -196,15 +214,92 @@ _UPDATED_RE = re.compile(r"(?:updated|modified|edited|reviewed|revised)\W*(?:on|
 
 def dateline_dates(signals: PageSignals, now: Optional[dt.datetime]) -> list[DateCandidate]:
     """Dates written under the headline ('March 1, 2024', '8 Oct 2022'), not 'Updated' ones."""
+    found = _visible_dates(dateline_text(signals.tree, signals.site), now)
+    # Only when nothing follows the headline: the line right above it.
+    return found or _visible_dates(lead_text(signals.tree, signals.site), now)
+
+
+def _visible_dates(text: str, now: Optional[dt.datetime]) -> list[DateCandidate]:
+    """Written dates in a stretch of visible text, except those labelled Updated/Modified."""
     found: list[DateCandidate] = []
-    text = dateline_text(signals.tree, signals.site)
     for match in _VISIBLE_DATE_RE.finditer(text):
         if _UPDATED_RE.search(text[max(0, match.start() - 30) : match.start()]):
             continue
-        parsed = parse_date(match.group(0), now)
+        value = match.group(0)
+        parsed = _numeric_day(value, now) if match.group(1) else parse_date(value, now)
         if parsed:
             found.append(DateCandidate(parsed, "dateline"))
     return found
+
+
+def _numeric_day(text: str, now: Optional[dt.datetime]) -> Optional[ParsedDate]:
+    """A numeric day ('12.12.2025', '23/01/2024') when day and month cannot be confused.
+
+    '3/4/2025' is March 4 in the US and 3 April in Britain: with both parts 12 or less and
+    different, the day is left to other sources (on the even half of wcxb-dev one such dateline
+    was month-first, one day-first).
+    """
+    first, second, year = (int(part) for part in re.split(r"[./]", text))
+    if first <= 12 and second <= 12 and first != second:
+        return None
+    month, day = (first, second) if first <= 12 else (second, first)
+    try:
+        value = dt.date(year, month, day)
+    except ValueError:
+        return None
+    return parse_date(value.isoformat(), now)
+
+
+# The same instant written twice (meta in UTC, <time> with the local offset) differs by at most
+# this much: CMSs round to the second or the minute.
+_SAME_INSTANT = dt.timedelta(seconds=60)
+
+
+def _is_utc_stamp(date: ParsedDate) -> bool:
+    """True for a timestamp declared in UTC (``Z``/``+00:00``), i.e. without the local offset."""
+    return date.has_time and date.local.endswith("+00:00")
+
+
+def _local_twin(found: DateCandidate, others: Sequence[DateCandidate]) -> Optional[DateCandidate]:
+    """The same instant as ``found`` stated with a non-UTC offset by another source, if any."""
+    stamp = dt.datetime.fromisoformat(found.date.utc.replace("Z", "+00:00"))
+    for other in others:
+        if not other.date.has_time or _is_utc_stamp(other.date) or len(other.date.local) <= 19:
+            continue
+        when = dt.datetime.fromisoformat(other.date.utc.replace("Z", "+00:00"))
+        if abs(when - stamp) <= _SAME_INSTANT:
+            return DateCandidate(
+                ParsedDate(found.date.utc, other.date.local, True), f"{found.source}+{other.source}"
+            )
+    return None
+
+
+def localize(
+    found: list[DateCandidate], signals: PageSignals, now: Optional[dt.datetime]
+) -> list[DateCandidate]:
+    """Give timestamps declared in UTC the local offset the page states for the same instant.
+
+    Many CMSs write ``article:published_time`` in UTC while a ``<time>`` (or another meta or
+    JSON-LD value) states the same instant with the local offset: a story posted at 19:05 in
+    Los Angeles is 03:05 UTC the next day, and the page (and usually the wcxb gold: 7 of 9
+    pages of the tune half where the two days differ) calls it the earlier day. The UTC instant
+    is kept (``published_at``); ``published_local`` takes the twin's offset and the source names
+    both (``meta+time``, ``meta+jsonld``, ``meta+meta``). Taking the printed dateline's day for
+    a UTC stamp with no twin was tried and dropped: on the tune half the gold followed the UTC
+    day there 2 times of 3.
+    """
+    if not any(_is_utc_stamp(c.date) for c in found):
+        return found
+    others = [
+        *_meta_candidates(signals, now),
+        *_jsonld_candidates(signals, now),
+        *(DateCandidate(p, "time") for v, _ in signals.times if (p := parse_date(v, now))),
+    ]
+    localized: list[DateCandidate] = []
+    for candidate in found:
+        twin = _local_twin(candidate, others) if _is_utc_stamp(candidate.date) else None
+        localized.append(twin or candidate)
+    return localized
 
 
 def htmldate_date(tree: HtmlElement, now: Optional[dt.datetime]) -> Optional[DateCandidate]:

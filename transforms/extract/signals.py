@@ -162,6 +162,43 @@ class PageSignals(NamedTuple):
     tree: HtmlElement
 
 
+# A heading holds phrasing content only; block elements and <time> nested inside an <h1> are
+# a date or byline panel the template put there ("Headline Posted on July 1, 2024 by ...").
+_NOT_HEADLINE = frozenset(
+    {"div", "p", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "time", "figure", "section"}
+)
+
+
+def _headline_texts(element: HtmlElement) -> Iterator[str]:
+    """Text of a heading's own phrasing content, skipping nested block and <time> elements."""
+    if element.text:
+        yield element.text
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in _NOT_HEADLINE:
+            yield from _headline_texts(child)
+        else:
+            yield " "  # a skipped block still separates the words around it
+        if child.tail:
+            yield child.tail
+
+
+def heading_text(element: HtmlElement) -> str:
+    """Visible text of a heading without the date or byline blocks nested in it.
+
+    A heading whose text sits only in blocks (``<h1><div><p>Title</p><h4>Deck</h4></div>``)
+    takes the first block that has text.
+    """
+    own = collapse_ws("".join(_headline_texts(element)))
+    if own:
+        return own
+    for child in element:
+        if isinstance(child.tag, str) and child.tag in _NOT_HEADLINE and child.tag != "time":
+            text = heading_text(child)
+            if text:
+                return text
+    return ""
+
+
 # Attribute-axis XPaths (//@attr[test]/..) run about twice as fast in libxml2 as //*[@attr ...].
 _ITEMPROP_XPATH = XPath(
     "//@itemprop[.='datePublished' or .='author' or .='headline' or .='datepublished']/.."
@@ -195,7 +232,7 @@ def read_signals(tree: HtmlElement, url: Optional[str] = None) -> PageSignals:
             if title_tag is None:
                 title_tag = collapse_ws(element.text_content())
         elif tag == "h1":
-            text = collapse_ws(element.text_content())
+            text = heading_text(element)
             if text:
                 h1.append(text)
         elif tag == "time":
@@ -289,6 +326,42 @@ def dateline_text(tree: HtmlElement, site: Optional[set[str]] = None) -> str:
             if size > _DATELINE_CHARS:
                 break
     return " ".join(parts)[: _DATELINE_CHARS + 200]
+
+
+# How much visible text right before the headline counts as a dateline above it ("February 4,
+# 2025 - 11 minutes" over the <h1>): a kicker line, not the navigation above it.
+_LEAD_CHARS = 120
+
+
+def _preceding_texts(element: HtmlElement) -> Iterator[str]:
+    """Visible text before ``element``, nearest first (earlier siblings, then upwards)."""
+    node: Optional[HtmlElement] = element
+    while node is not None:
+        for sibling in node.itersiblings(preceding=True):
+            if sibling.tail:
+                yield sibling.tail
+            yield from reversed(list(_texts_in(sibling)))
+        parent = node.getparent()
+        if parent is not None and parent.text:
+            yield parent.text
+        node = parent
+
+
+def lead_text(tree: HtmlElement, site: Optional[set[str]] = None) -> str:
+    """The short visible text right before the headline, where some templates put the date."""
+    headline = _headline_element(tree, site or set())
+    if headline is None:
+        return ""
+    parts: list[str] = []
+    size = 0
+    for chunk in _preceding_texts(headline):
+        text = chunk.strip()
+        if text:
+            size += len(text) + 1
+            if size > _LEAD_CHARS:
+                break
+            parts.append(text)
+    return " ".join(reversed(parts))
 
 
 # Byline markup, found with one cheap XPath and ranked in Python from the most to the least
