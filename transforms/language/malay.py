@@ -39,6 +39,8 @@ MALAY_THRESHOLD = 4.0
 # (the rest are Malaysian articles in that Indonesian set); 10 kept 0.993.
 OVERRIDE_HINT = 20.0
 _WORD = re.compile(r"[^\W\d_]+")
+# A sentence end (or the text's start) and what may stand before the next sentence's first word.
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n])[\s\"'\u201c\u2018(\[-]*")
 
 
 def _load_log_odds() -> dict[str, float]:
@@ -62,12 +64,26 @@ def load_word_lists() -> None:
     _load_log_odds()
 
 
+def counted_words(text: str) -> set[str]:
+    """Distinct words that carry the standard: lowercase ones, and a sentence's first word."""
+    starts = {found.end() for found in _SENTENCE_START.finditer(text)}
+    words = set()
+    for match in _WORD.finditer(text):
+        token = match.group()
+        if token.islower():
+            words.add(token)
+        elif token.istitle() and match.start() in starts:
+            # Capitalized only because a sentence starts here (``Bahawasanya``, ``Setelah``).
+            words.add(token.lower())
+    return words
+
+
 def word_evidence(text: str) -> float:
     """Sum of the Malay-vs-Indonesian log-odds of the distinct lowercase words in ``text``."""
     table = _load_log_odds()
     # Each word counts once, like the markers: a repeated word is one piece of evidence. Sorted,
     # so the float sum does not depend on the set's (hash-seeded) order.
-    words = sorted({token for token in _WORD.findall(text) if token.islower()})
+    words = sorted(counted_words(text))
     return math.fsum(table.get(word, 0.0) for word in words)
 
 
