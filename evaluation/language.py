@@ -5,6 +5,10 @@ DIR is laid out like lingua's test data: ``sentences/<iso639-1>.txt`` (also ``wo
 ``transforms.language.detect_language`` -- the function the pipeline's ``DetectLanguage`` runs --
 with the pipeline's configured settings and no hints (samples have no page, feed or outlet). Bare
 seeded ``langdetect.detect`` runs on the same samples in the same loop, for comparison.
+
+``--join N`` scores N consecutive lines as one sample (lingua's sentences joined into paragraphs of
+news length); ``--outlet-hint`` gives every sample the hint ``outlet:<its label>``, as an article
+from an outlet declared in that language would carry (``seeds/outlets.yaml``).
 """
 
 import argparse
@@ -65,17 +69,25 @@ def available_languages(set_dir: Path) -> list[str]:
     return sorted(p.stem for p in set_dir.glob("*.txt") if primary_subtag(p.stem) == p.stem)
 
 
-def read_samples(path: Path, language: str, offset: int, limit: Optional[int]) -> list[Sample]:
-    """Non-empty lines ``offset`` .. ``offset + limit`` of one language's file."""
+def read_samples(
+    path: Path, language: str, offset: int, limit: Optional[int], join: int = 1
+) -> list[Sample]:
+    """Non-empty lines ``offset`` .. ``offset + limit``, ``join`` consecutive lines per sample."""
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     kept = [line for line in lines if line][offset:]
-    return [Sample(language, line) for line in (kept if limit is None else kept[:limit])]
+    kept = kept if limit is None else kept[:limit]
+    # A trailing group shorter than ``join`` is dropped: every sample has the same length class.
+    groups = [kept[i : i + join] for i in range(0, len(kept) - join + 1, join)]
+    return [Sample(language, " ".join(group)) for group in groups]
 
 
-def evaluate_sample(sample: Sample, settings: LanguageSettings) -> Outcome:
+def evaluate_sample(
+    sample: Sample, settings: LanguageSettings, outlet_hint: bool = False
+) -> Outcome:
     """Run our detection and bare langdetect on one sample, timing each."""
+    hints = [f"outlet:{sample.language}"] if outlet_hint else []
     start = time.perf_counter()
-    guess = detect_language(sample.text, settings)
+    guess = detect_language(sample.text, settings, hints)
     middle = time.perf_counter()
     bare = bare_langdetect(sample.text, settings.seed)
     end = time.perf_counter()
@@ -138,7 +150,9 @@ def format_table(report: dict[str, Any]) -> str:
     last = report["offset"] + report["limit"] if report["limit"] else "end"
     lines = [
         f"language identification: {report['dir']}/{report['set']}, lines {first}..{last} per "
-        f"language, {report['samples']} samples, settings {report['settings']}",
+        f"language, {report['samples']} samples, settings {report['settings']}"
+        + (f", {report['join']} lines per sample" if report.get("join", 1) > 1 else "")
+        + (", hint outlet:<label>" if report.get("outlet_hint") else ""),
         "",
         f"{'lang':<6}{'n':>6}{'ours':>8}{'langdetect':>12}{'ours und':>10}",
     ]
@@ -172,6 +186,8 @@ def run(
     limit: Optional[int],
     offset: int,
     settings: LanguageSettings,
+    join: int = 1,
+    outlet_hint: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every requested language found under ``root/sample_set``; return the report."""
     set_dir = root / sample_set
@@ -181,9 +197,9 @@ def run(
     missing = [lang for lang in wanted if lang not in present]
     load_models()
     outcomes = [
-        evaluate_sample(sample, settings)
+        evaluate_sample(sample, settings, outlet_hint)
         for language in found
-        for sample in read_samples(set_dir / f"{language}.txt", language, offset, limit)
+        for sample in read_samples(set_dir / f"{language}.txt", language, offset, limit, join)
     ]
     report = summarize(outcomes, found)
     report.update(
@@ -191,6 +207,8 @@ def run(
         set=sample_set,
         limit=limit,
         offset=offset,
+        join=join,
+        outlet_hint=outlet_hint,
         languages=found,
         missing=missing,
         settings={
@@ -215,6 +233,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--limit", type=int, default=DEFAULT_LIMIT, help="lines per language (0: all)"
     )
     parser.add_argument("--offset", type=int, default=0, help="skip this many lines first")
+    parser.add_argument(
+        "--join", type=int, default=1, help="score this many consecutive lines as one sample"
+    )
+    parser.add_argument(
+        "--outlet-hint",
+        action="store_true",
+        help="give each sample the hint outlet:<its label> (an outlet's expected language)",
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--languages", help="comma-separated codes (default: " + ",".join(DEFAULT_LANGUAGES) + ")"
@@ -224,6 +250,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(list(argv))
     if args.limit < 0 or args.offset < 0:
         parser.error("--limit and --offset must be >= 0")
+    if args.join < 1:
+        parser.error("--join must be >= 1")
     return args
 
 
@@ -248,7 +276,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         languages = [code.strip() for code in args.languages.split(",") if code.strip()]
     else:
         languages = list(DEFAULT_LANGUAGES)
-    report = run(args.dir, args.sample_set, languages, args.limit or None, args.offset, settings)
+    report = run(
+        args.dir,
+        args.sample_set,
+        languages,
+        args.limit or None,
+        args.offset,
+        settings,
+        args.join,
+        args.outlet_hint,
+    )
     if not report["languages"]:
         print(
             f"newsbeam eval language: no requested language has a file in {set_dir}",

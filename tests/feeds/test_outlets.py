@@ -11,6 +11,8 @@ from transforms.feeds.outlets import (
 
 REQUIRED = {"republika", "antara", "kompas", "tempo", "detik", "cnnindonesia"}
 INTERNATIONAL = {"tass", "kcnawatch", "reuters", "bbc", "aljazeera"}
+# Issue 13: Malay-language outlets of Malaysia, next to the Indonesian ones.
+MALAYSIAN = {"beritaharian", "utusan", "hmetro", "malaysiakini-ms", "bernama-ms"}
 
 
 def test_bundled_registry_has_the_indonesian_and_international_outlets():
@@ -20,6 +22,22 @@ def test_bundled_registry_has_the_indonesian_and_international_outlets():
     assert outlets["republika"].languages == ("id",)
     assert outlets["republika"].country == "ID"
     assert all(o.feeds for o in outlets.values())
+
+
+def test_bundled_registry_has_the_malaysian_outlets_in_malay():
+    outlets = {o.id: o for o in load_outlets(str(ROOT / "seeds" / "outlets.yaml"))}
+    assert set(outlets) >= MALAYSIAN
+    for outlet_id in MALAYSIAN:
+        outlet = outlets[outlet_id]
+        assert (outlet.country, outlet.languages) == ("MY", ("ms",)), outlet_id
+        assert outlet.homepage.startswith("https://") and outlet.feeds
+        # Feeds are on the outlet's own site (one registered domain per outlet).
+        site = outlet.homepage.split("/")[2].removeprefix("www.")
+        assert all(site in feed for feed in outlet.feeds), outlet_id
+        # What reaches the language stage: the expected language, as the outlet hint.
+        assert [s.languages for s in outlet.feed_sources()] == [["ms"]] * len(outlet.feeds)
+    indonesian = [o for o in outlets.values() if o.country == "ID" and o.languages == ("id",)]
+    assert len(indonesian) >= len(REQUIRED)
 
 
 def test_feed_sources_flatten_outlets():

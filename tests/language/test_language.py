@@ -68,10 +68,10 @@ MALAY_INDONESIAN_PAIRS = [
         "pendapatan negara.",
     ),
 ]
-# Malay with none of the markers (shared vocabulary only): the text cannot tell.
-MALAY_NO_MARKERS = (
-    "Pasukan bola itu menang dua gol kepada satu dalam perlawanan akhir di stadium negeri, dan "
-    "para penyokong bersorak sehingga lewat malam."
+# Written for these tests in the vocabulary both standards share: the text cannot tell.
+SHARED_VOCABULARY = (
+    "Hujan lebat sejak pagi menyebabkan air sungai naik dan beberapa rumah di tepi sungai itu "
+    "terendam."
 )
 
 
@@ -115,12 +115,14 @@ def test_markers_count_each_word_once_and_skip_proper_names():
 
 
 def test_outlet_hint_decides_malay_without_markers():
-    assert marker_scores(MALAY_NO_MARKERS) == (0, 0)
-    assert detect_language(MALAY_NO_MARKERS, SETTINGS).language == "id"
-    guess = detect_language(MALAY_NO_MARKERS, SETTINGS, ["outlet:ms"])
+    assert marker_scores(SHARED_VOCABULARY) == (0, 0)
+    assert detect_language(SHARED_VOCABULARY, SETTINGS).language == "id"
+    guess = detect_language(SHARED_VOCABULARY, SETTINGS, ["outlet:ms"])
     assert (guess.language, guess.source) == ("ms", "outlet")
+    guess = detect_language(SHARED_VOCABULARY, SETTINGS, ["outlet:id"])
+    assert (guess.language, guess.source) == ("id", "outlet")
     # The strongest declaration that names Malay or Indonesian is used.
-    assert detect_language(MALAY_NO_MARKERS, SETTINGS, ["html:id", "outlet:ms"]).source == "html"
+    assert detect_language(SHARED_VOCABULARY, SETTINGS, ["html:id", "outlet:ms"]).source == "html"
 
 
 def test_text_evidence_beats_a_declaration():
@@ -272,7 +274,7 @@ def test_detect_language_composite():
         _with_hints("a", EN, []),
         _with_hints("b", indonesian, ["html:en", "outlet:id"]),
         _with_hints("c", malay, ["outlet:ms"]),
-        _with_hints("d", MALAY_NO_MARKERS, ["feed:ms", "outlet:ms"]),
+        _with_hints("d", SHARED_VOCABULARY, ["feed:ms", "outlet:ms"]),
         _with_hints("e", "12345", []),
     ]
     with BeamTestPipeline(runner="FnApiRunner") as p:

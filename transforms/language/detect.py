@@ -8,12 +8,14 @@ langdetect (seeded, so results are repeatable) is the primary detector. Three me
   pt/es, zh/ko/ja, en/tl);
 * script checks: Korean needs Hangul, kana means Japanese, Japanese needs kana, and ы/э/ё rule
   out Bulgarian, Macedonian, Serbian and Ukrainian;
-* Malay vs Indonesian from documented spelling and vocabulary markers
+* Malay vs Indonesian from a word-frequency log-odds score (wordfreq's ms and id lists,
+  ``transforms/language/malay.py``) plus documented spelling and vocabulary markers
   (``transforms/language/markers.py``): langdetect has no Malay profile at all.
 
 Declared languages (``Article.language_hints``: ``html:``, ``feed:``, ``outlet:``) are used only
 where the text cannot decide: text too short to judge, detectors unsure, or Malay/Indonesian text
-without clear markers. Text evidence beats a declaration. ``und`` when nothing decides.
+whose evidence is not overwhelming. Strong text evidence beats a declaration. ``und`` when nothing
+decides.
 """
 
 import re
@@ -32,7 +34,12 @@ from transforms.core.langtags import UNDETERMINED, primary_subtag
 from transforms.core.outputs import DEAD, FILTERED, StageOutputs, unexpected
 from transforms.core.records import Article
 from transforms.core.settings import LanguageSettings
-from transforms.language.markers import marker_scores
+from transforms.language.malay import (
+    MALAY_THRESHOLD,
+    OVERRIDE_HINT,
+    load_word_lists,
+    malay_evidence,
+)
 
 STAGE = "detect_language"
 _INIT_LOCK = threading.Lock()
@@ -64,10 +71,6 @@ CONFUSABLE = (
     frozenset({"en", "tl"}),
 )
 MALAY_FAMILY = frozenset({"id", "ms"})
-# A side wins the Malay/Indonesian split when its marker weight exceeds the other's by 2: one
-# spelling the other standard never uses (``bahawa``), or two weaker preferences. On lingua
-# lines 301-1000 this flagged 0.1% of Indonesian sentences as Malay.
-MARKER_MARGIN = 2
 # Below 20 letters (three or four words) the detectors guess, so a declared language decides when
 # there is one. Below 10 letters (a word or two) without a declaration, only an answer both
 # detectors give counts: on lingua single words (lines 301-1000) that raised precision from 0.58
@@ -138,6 +141,7 @@ def load_models() -> None:
     """Load both detectors now (DoFn setup, benchmarks) instead of on first use."""
     _factory()
     _fasttext()
+    load_word_lists()
 
 
 def clean_text(text: str) -> str:
@@ -309,16 +313,23 @@ def _probability(language: str, *candidates: Sequence[LanguageGuess]) -> float:
 def split_malay_indonesian(
     text: str, guess: LanguageGuess, hints: Sequence[tuple[str, str]]
 ) -> LanguageGuess:
-    """Malay or Indonesian: clear markers decide, else a declared id/ms, else Indonesian."""
-    scores = marker_scores(text)
-    if scores.malay >= scores.indonesian + MARKER_MARGIN:
-        return LanguageGuess("ms", guess.confidence, SOURCE_MARKERS)
-    if scores.indonesian >= scores.malay + MARKER_MARGIN:
-        return LanguageGuess("id", guess.confidence, SOURCE_MARKERS)
-    for kind, language in hints:
-        if language in MALAY_FAMILY:
+    """Malay or Indonesian: a declared id/ms decides unless the text says otherwise strongly."""
+    evidence = malay_evidence(text)
+    said = None
+    if evidence >= MALAY_THRESHOLD:
+        said = "ms"
+    elif evidence <= -MALAY_THRESHOLD:
+        said = "id"
+    declared = next(((kind, code) for kind, code in hints if code in MALAY_FAMILY), None)
+    if declared is not None and declared[1] != said:
+        kind, language = declared
+        # An outlet's expected language decides what the text leaves open; only overwhelming
+        # evidence (OVERRIDE_HINT, several spellings the declared standard never uses) beats it.
+        if abs(evidence) < OVERRIDE_HINT:
             return LanguageGuess(language, guess.confidence, kind)
-    # No evidence either way: Indonesian, langdetect's own answer and by far the more written.
+    if said is not None:
+        return LanguageGuess(said, guess.confidence, SOURCE_MARKERS)
+    # No clear evidence either way: Indonesian, langdetect's own answer and by far the more written.
     return LanguageGuess("id", guess.confidence, guess.source)
 
 
