@@ -88,7 +88,8 @@ def test_goals_on_lingua_sentences(capsys):
     assert len(rows) == 15 and all(row["n"] == 300 for row in rows.values())
     assert rows["id"]["ours"] >= 0.99
     assert rows["ms"]["ours"] >= 0.02 > rows["ms"]["bare"]
-    assert report["id_ms_confusion"]["ours"]["id_as_ms"] == 0
+    # Line 231 of id.txt is Malaysian text (docs/quality-language.md, issue 13): called Malay.
+    assert report["id_ms_confusion"]["ours"]["id_as_ms"] <= 1
     others = [row["ours"] for lang, row in rows.items() if lang != "ms"]
     assert sum(others) / len(others) >= 0.99
     assert report["macro"]["ours"] > report["macro"]["bare"] + 0.004
