@@ -15,6 +15,7 @@ from lxml.html import HtmlElement
 from trafilatura.settings import use_config
 
 from transforms.core.settings import ExtractSettings
+from transforms.extract.candidates import keep_repeats, readability_text
 from transforms.extract.signals import title_key
 
 
@@ -280,11 +281,24 @@ def strip_inert(tree: HtmlElement) -> None:
 def extract_body(
     tree: HtmlElement, url: Optional[str], settings: ExtractSettings, headlines: set[str]
 ) -> str:
-    """trafilatura's balanced extraction of the main text (no comments), cleaned."""
+    """trafilatura's balanced extraction of the main text (no comments), cleaned.
+
+    Where an output rule is in doubt, readability-lxml's text of the same tree decides: today
+    that is the repeated-lines rule (``candidates.keep_repeats``), so readability runs on the
+    few pages whose text repeats itself.
+    """
     doc = _run_trafilatura(tree, url, settings)
     if doc is None or not doc.text:
         return ""
     text = doc.text
     if settings.include_comments and doc.comments:
         text = f"{text}\n{doc.comments}"
-    return clean_text(text, headlines, AnchorIndex(tree))
+    anchors = AnchorIndex(tree)
+    lines = trim_trailing_links(drop_leading_headline(text_lines(text), headlines), anchors)
+    deduplicated = drop_repeated_lines(lines)
+    if deduplicated is not lines:
+        other = trim_trailing_links(
+            drop_leading_headline(text_lines(readability_text(tree)), headlines), anchors
+        )
+        deduplicated = keep_repeats(lines, deduplicated, other)
+    return "\n".join(deduplicated)
