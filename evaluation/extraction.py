@@ -1,10 +1,15 @@
 """``newsbeam eval extraction DIR``: score the pipeline's extraction on pages with gold text.
 
 Runs ``transforms.extract.extract_article`` (the code the pipeline runs) on every page of a
-labelled directory and, side by side from the same run, bare ``trafilatura.extract(html,
-url=url)`` with ``trafilatura.extract_metadata``. Layouts (detected from the files present):
+labelled directory and, side by side from the same run, two baselines: bare
+``trafilatura.extract(html, url=url)`` with ``trafilatura.extract_metadata``, and bare
+readability-lxml (``Document(html, url=url).summary()`` reduced to text; body only). With
+``--comments`` a third row runs ours with reader comments kept (dragnet's gold includes them).
+``--half even|odd`` scores every other page (by position in the stable order), for a tune/report
+split of one set. Layouts (detected from the files present):
 
 - scrapinghub-aeb: ``ground-truth.json`` (``{id: {articleBody, url}}``) + ``html/<id>.html.gz``
+  (dragnet and mozilla-readability are laid out the same way)
 - wcxb: ``ground-truth/<id>.json`` (``url``; ``ground_truth.{main_content, title, author,
   publish_date}``) + ``html/<id>.html.gz``
 - newspaper4k: ``html/<name>.html.gz`` + ``txt/<name>.txt`` (body) + ``metadata/<name>.json``
@@ -36,6 +41,7 @@ from transforms.core.records import Article, FeedEntry, FetchedPage, FilteredIte
 from transforms.core.settings import ExtractSettings
 from transforms.core.timeutil import to_iso
 from transforms.extract.article import extract_article
+from transforms.extract.candidates import readability_text
 
 LAYOUTS = ("scrapinghub-aeb", "wcxb", "newspaper4k")
 _TOKEN_RE = re.compile(r"\w+")
@@ -310,6 +316,11 @@ def run_bare(sample: Sample) -> Prediction:
     return Prediction(text, meta.title, authors, meta.date)
 
 
+def run_readability(sample: Sample) -> Prediction:
+    """Bare readability-lxml on the raw bytes (its own parse and charset sniffing); body only."""
+    return Prediction(readability_text(sample.html, url=sample.url), None, [], None)
+
+
 # --- scoring -------------------------------------------------------------------------------------
 
 
@@ -336,9 +347,12 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def aggregate(
-    samples: Sequence[Sample], predictions: Sequence[Prediction], seconds: float
+    samples: Sequence[Sample],
+    predictions: Sequence[Prediction],
+    seconds: float,
+    metadata: bool = True,
 ) -> Scores:
-    """Average the per-document metrics of one system."""
+    """Average the per-document metrics of one system (body only unless ``metadata``)."""
     prf = [token_prf(p.text, s.body) for s, p in zip(samples, predictions, strict=True) if s.body]
     titles = [
         title_match(p.title, s.title) for s, p in zip(samples, predictions, strict=True) if s.title
@@ -353,6 +367,8 @@ def aggregate(
         for s, p in zip(samples, predictions, strict=True)
         if author_tokens(s.authors)
     ]
+    if not metadata:  # a body-only system: no title, date or author columns
+        titles, dates, authors = [], [], []
     return Scores(
         documents=len(samples),
         precision=_mean([x.precision for x in prf]),
@@ -369,32 +385,54 @@ def aggregate(
     )
 
 
+HALVES = ("even", "odd")
+
+
+def select_half(samples: Iterator[Sample], half: Optional[str]) -> Iterator[Sample]:
+    """Every sample, or those at even (0, 2, ...) or odd positions of the stable order."""
+    for position, sample in enumerate(samples):
+        if half is None or position % 2 == HALVES.index(half):
+            yield sample
+
+
 def evaluate(
-    root: Path, limit: Optional[int] = None, baseline: bool = True
+    root: Path,
+    limit: Optional[int] = None,
+    baseline: bool = True,
+    comments: bool = False,
+    half: Optional[str] = None,
 ) -> tuple[str, dict[str, Scores]]:
-    """Run our extraction (and bare trafilatura) over a directory; return layout and scores."""
+    """Run our extraction (and the baselines) over a directory; return layout and scores.
+
+    Systems, in row order: ``newsbeam``; ``newsbeam+comments`` with ``comments``; with
+    ``baseline``, ``trafilatura`` and ``readability``.
+    """
     layout = detect_layout(root)
-    settings = ExtractSettings()
     fetched_at = to_iso(dt.datetime.now(dt.UTC))
+    systems: dict[str, Callable[[Sample], Prediction]] = {
+        "newsbeam": lambda s: run_ours(s, ExtractSettings(), fetched_at)
+    }
+    if comments:
+        with_comments = ExtractSettings(include_comments=True)
+        systems["newsbeam+comments"] = lambda s: run_ours(s, with_comments, fetched_at)
+    if baseline:
+        systems["trafilatura"] = run_bare
+        systems["readability"] = run_readability
     samples: list[Sample] = []
-    ours: list[Prediction] = []
-    bare: list[Prediction] = []
-    spent = {"ours": 0.0, "bare": 0.0}
-    for sample in load_samples(root, layout):
+    predictions: dict[str, list[Prediction]] = {name: [] for name in systems}
+    spent = dict.fromkeys(systems, 0.0)
+    for sample in select_half(load_samples(root, layout), half):
         if limit is not None and len(samples) >= limit:
             break
         samples.append(sample)
-        start = time.process_time()
-        ours.append(run_ours(sample, settings, fetched_at))
-        spent["ours"] += time.process_time() - start
-        if baseline:
+        for name, system in systems.items():
             start = time.process_time()
-            bare.append(run_bare(sample))
-            spent["bare"] += time.process_time() - start
-    results = {"newsbeam": aggregate(samples, ours, spent["ours"])}
-    if baseline:
-        results["trafilatura"] = aggregate(samples, bare, spent["bare"])
-    return layout, results
+            predictions[name].append(system(sample))
+            spent[name] += time.process_time() - start
+    return layout, {
+        name: aggregate(samples, predictions[name], spent[name], name != "readability")
+        for name in systems
+    }
 
 
 def _cell(value: Optional[float], n: int) -> str:
@@ -424,7 +462,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point (``newsbeam eval extraction DIR``)."""
     parser = argparse.ArgumentParser(
         prog="newsbeam eval extraction",
-        description="Score newsbeam's extraction (and bare trafilatura) on pages with gold text.",
+        description="Score newsbeam's extraction (and bare trafilatura and readability-lxml) on "
+        "pages with gold text.",
     )
     parser.add_argument("directory", type=Path)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -433,14 +472,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "--no-baseline",
         dest="baseline",
         action="store_false",
-        help="skip bare trafilatura (it runs by default so both rows come from the same run)",
+        help="skip the baselines (they run by default so all rows come from the same run)",
+    )
+    parser.add_argument(
+        "--comments",
+        action="store_true",
+        help="add a row: ours with reader comments kept (dragnet's gold includes them)",
+    )
+    parser.add_argument(
+        "--half", choices=HALVES, default=None, help="only pages at even or odd positions"
     )
     parser.add_argument("--baseline", dest="baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be >= 1")
     try:
-        layout, results = evaluate(args.directory, args.limit, args.baseline)
+        layout, results = evaluate(
+            args.directory, args.limit, args.baseline, args.comments, args.half
+        )
     except LayoutError as exc:
         print(f"newsbeam eval extraction: {exc}", file=sys.stderr)
         return 2

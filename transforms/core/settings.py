@@ -106,6 +106,9 @@ class ExtractSettings:
     min_words: int = 40
     timeout_s: float = 60.0
     max_tree_size: Optional[int] = 500_000
+    # Reader comments are not the article; only the evaluation's comments-included run (dragnet's
+    # gold keeps them) turns this on.
+    include_comments: bool = False
 
     def __post_init__(self) -> None:
         _require(self.min_words >= 0, "extract.min_words must be >= 0")
