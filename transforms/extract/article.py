@@ -204,11 +204,11 @@ def extract_article(page: FetchedPage, settings: ExtractSettings) -> Union[Artic
     text = ""
     guard_flags: list[str] = []
     if tree is not None and facts is not None:
+        tree_chars = guards.tree_text_chars(tree)  # before strip_inert: the parser's losses only
         strip_inert(tree)
         merge_split_bodies(tree)
         text = extract_body(tree, page.url, settings, facts.headlines)
         # The parser gave up on the page (too deeply nested): read its text without a tree.
-        tree_chars = guards.tree_text_chars(tree)
         if guards.tree_lost_text(tree_chars, source):
             text = guards.fallback_text(source.markup)
             guard_flags.append(guards.FALLBACK_BODY)

@@ -7,7 +7,6 @@ index pages, and script-built app shells with no text of their own.
 """
 
 import codecs
-import html
 import re
 from html.parser import HTMLParser
 from typing import NamedTuple, Optional, Union
@@ -104,10 +103,8 @@ def decode_markup(body: bytes, charset: Optional[str]) -> tuple[Union[str, bytes
 
 # --- how much text the page has -------------------------------------------------------------------
 
-_INERT_TAGS = ("script", "style", "svg")
-_INERT_RE = re.compile(r"<(script|style|svg)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
-_SCRIPT_RE = re.compile(r"<script\b.*?</script\s*>", re.S | re.I)
-_TAG_RE = re.compile(r"<[^>]*>")
+# Raw-text elements: their content is code, not page text (the same in the tree and the counter).
+_INERT_TAGS = ("script", "style")
 _WS_RE = re.compile(r"\s+")
 
 
@@ -116,27 +113,63 @@ def _solid(text: Optional[str]) -> int:
     return len(_WS_RE.sub("", text)) if text else 0
 
 
+class _TextCounter(HTMLParser):
+    """Counts the page's text and script characters in one streaming pass (no tree, no depth)."""
+
+    def __init__(self) -> None:
+        """Start at zero."""
+        super().__init__(convert_charrefs=True)
+        self.text_chars = 0
+        self.script_chars = 0
+        self._inert: Optional[str] = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        """Enter a script or style element."""
+        if tag in _INERT_TAGS:
+            self._inert = tag
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        """A self-closed element (``<script/>``) has no content."""
+
+    def handle_endtag(self, tag: str) -> None:
+        """Leave a script or style element."""
+        if tag == self._inert:
+            self._inert = None
+
+    def handle_data(self, data: str) -> None:
+        """Count text outside scripts and styles; count script characters."""
+        if self._inert is None:
+            self.text_chars += _solid(data)
+        elif self._inert == "script":
+            self.script_chars += len(data)
+
+
 class PageSource(NamedTuple):
     """The decoded markup and what the raw bytes say about it, independent of any parser."""
 
     markup: Union[str, bytes]
     flags: list[str]
-    text_chars: int  # non-whitespace characters outside tags, scripts, styles and comments
+    text_chars: int  # non-whitespace characters of text outside scripts and styles
     script_chars: int  # characters of markup inside <script> elements
     markup_chars: int
 
 
 def read_source(body: bytes, charset: Optional[str]) -> PageSource:
-    """Decode the page and measure its text with regular expressions (no tree: no depth limit)."""
+    """Decode the page and count its text with Python's streaming ``html.parser``.
+
+    It follows HTML's rules for script and style content as libxml2 does but keeps no tree, so
+    nesting depth cannot stop it (about 0.2 s per MB, a few percent of trafilatura's time).
+    """
     markup, flags = decode_markup(body, charset)
     raw = markup if isinstance(markup, str) else markup.decode("utf-8", errors="replace")
-    scripts = sum(len(m.group(0)) for m in _SCRIPT_RE.finditer(raw))
-    text = html.unescape(_TAG_RE.sub(" ", _INERT_RE.sub(" ", raw)))
-    return PageSource(markup, flags, _solid(text), scripts, len(raw))
+    counter = _TextCounter()
+    counter.feed(raw)
+    counter.close()
+    return PageSource(markup, flags, counter.text_chars, counter.script_chars, len(raw))
 
 
 def tree_text_chars(tree: HtmlElement) -> int:
-    """Non-whitespace characters of text in the parsed tree outside scripts, styles and SVG."""
+    """Non-whitespace characters of text in the parsed tree outside scripts and styles."""
     total = 0
     for element in tree.iter():
         # Comments and processing instructions have a non-string tag: only their tail is text.
