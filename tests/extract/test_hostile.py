@@ -7,7 +7,8 @@ import lxml.html
 import pytest
 
 from tests.conftest import corpus_dir
-from transforms.core.records import Article, FeedEntry, FetchedPage, FilteredItem
+from tests.extract.test_extract import page as feed_page
+from transforms.core.records import Article, FetchedPage, FilteredItem
 from transforms.core.settings import ExtractSettings
 from transforms.extract import guards
 from transforms.extract.article import extract_article
@@ -27,26 +28,9 @@ def prose(rng: random.Random, words: int = 60) -> str:
     return " ".join(rng.choice(_WORDS) for _ in range(words)).capitalize() + "."
 
 
-def page(
-    body: bytes, charset="utf-8", summary=None, url="https://news.example.org/a"
-) -> FetchedPage:
-    entry = FeedEntry(
-        "gazette",
-        "https://news.example.org/rss",
-        "Gazette",
-        "en",
-        ["en"],
-        "g1",
-        url,
-        "Feed title",
-        summary,
-        None,
-        [],
-        [],
-        None,
-        0,
-    )
-    return FetchedPage(entry, url, 200, "text/html", charset, body, "2024-03-04T10:00:00Z", [])
+def page(body: bytes, charset="utf-8", summary=None) -> FetchedPage:
+    """A fetched page of a feed entry (the one test_extract uses)."""
+    return feed_page(body, "https://news.example.org/a", None, charset, summary)
 
 
 def document(body: str, head: str = "") -> bytes:
