@@ -107,6 +107,13 @@ def test_an_article_with_inline_links_and_a_related_list_is_kept():
     assert "not_article" not in art.quality_flags
 
 
+def test_a_short_link_dense_text_stays_a_too_short_article():
+    # A few lines say little about link density: the text is flagged too_short instead.
+    body = document("<p>Posted by <a href='/u'>Ann Lee</a> on <a href='/d'>July 21</a></p>")
+    art = extract_article(page(body), SETTINGS)
+    assert isinstance(art, Article) and "too_short" in art.quality_flags
+
+
 def test_link_density_counts_only_link_characters_of_matched_blocks():
     tree = lxml.html.fromstring(
         "<html><body><p>Plain words here <a href='/a'>and a link</a></p>"
