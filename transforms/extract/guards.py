@@ -13,6 +13,8 @@ from typing import NamedTuple, Optional, Union
 
 from lxml.html import HtmlElement
 
+from transforms.core.textutil import word_count
+
 # Quality flags (Article.quality_flags) and filtered reasons (FilteredItem.reason) added here.
 FALLBACK_BODY = "fallback_body"
 MIXED_CHARSET = "mixed_charset"
@@ -334,12 +336,12 @@ def _link_key(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def link_density(text: str, tree: HtmlElement) -> float:
-    """Share of the body's characters that are link text on the page.
+def line_link_shares(text: str, tree: HtmlElement) -> list[tuple[str, float]]:
+    """Each body line (whitespace collapsed) with the share of it that is link text on the page.
 
-    Each line of the body is matched to the block of the page it came from (a paragraph, list
-    item, cell, heading or link); the block's link characters count for it. Lines matched to no
-    block count as plain text, so the measure can only under-state link density.
+    A line is matched to the block of the page it came from (a paragraph, list item, cell,
+    heading or link); the block's link characters count for it. Lines matched to no block count
+    as plain text, so the measure can only under-state link density.
     """
     density: dict[str, float] = {}
     for element in tree.iter(*_LINK_BLOCK_TAGS):
@@ -351,13 +353,19 @@ def link_density(text: str, tree: HtmlElement) -> float:
             continue
         links = sum(len(_link_key(a.text_content())) for a in element.iter("a"))
         density[key] = min(1.0, links / len(key))
-    total = linked = 0.0
+    shares = []
     for line in text.split("\n"):
         key = _link_key(line[2:] if line.startswith("- ") else line)
         if key:
-            total += len(key)
-            linked += density.get(key, 0.0) * len(key)
-    return linked / total if total else 0.0
+            shares.append((key, density.get(key, 0.0)))
+    return shares
+
+
+def link_density(text: str, tree: HtmlElement) -> float:
+    """Share of the body's characters that are link text on the page (character-weighted)."""
+    shares = line_link_shares(text, tree)
+    total = sum(len(line) for line, _ in shares)
+    return sum(len(line) * share for line, share in shares) / total if total else 0.0
 
 
 # An extracted text more than half of which is link text is a list of links, not an article.
@@ -382,9 +390,17 @@ def not_article_reason(
         return None
     # A text shorter than min_words is flagged too_short already; its few lines say little.
     if tree is not None and words >= min_words:
-        density = link_density(text, tree)
-        if density > _MAX_LINK_DENSITY:
-            return NOT_ARTICLE, f"link density {density:.2f} of {len(text)} body characters"
+        shares = line_link_shares(text, tree)
+        total = sum(len(line) for line, _ in shares)
+        density = sum(len(line) * share for line, share in shares) / total if total else 0.0
+        # Without its link blocks (Kohlschuetter's 1/3 rule) the text must still be an article:
+        # a short post above a long blogroll is kept (as extracted), a list of links is not.
+        prose = " ".join(line for line, share in shares if share <= _BLOCK_LINK_DENSITY)
+        if density > _MAX_LINK_DENSITY and word_count(prose) < min_words:
+            return NOT_ARTICLE, (
+                f"link density {density:.2f} of {len(text)} body characters; "
+                f"{word_count(prose)} words outside links"
+            )
     share = source.script_chars / source.markup_chars if source.markup_chars else 0.0
     if words < min_words and share >= _SCRIPT_SHARE:
         return NO_BODY, f"{share:.0%} of the page is script; {words} words of text, no feed summary"
