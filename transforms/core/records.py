@@ -80,6 +80,9 @@ class Article(NamedTuple):
     word_count: int
     fetched_at: str
     content_hash: str
+    # too_short, paywalled, possibly_truncated, no_body_used_summary (docs/quality-extraction.md);
+    # fallback_body, mixed_charset, and possibly_truncated for a body that is a tiny share of a
+    # large page's text (docs/hostile-pages.md).
     quality_flags: List[str]
     duplicate_of: Optional[str]
     dup_method: Optional[str]
@@ -116,6 +119,8 @@ class FilteredItem(NamedTuple):
     stage: str
     url: str
     outlet_id: str
+    # e.g. not_html, no_text; not_article (a link list) and no_body (a script shell) from extraction
+    # (docs/hostile-pages.md).
     reason: str
     detail: str
     filtered_at: str

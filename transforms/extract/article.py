@@ -24,7 +24,7 @@ from transforms.core.settings import ExtractSettings
 from transforms.core.textutil import collapse_ws, content_hash, unique_clean, word_count
 from transforms.core.timeutil import parse_iso
 from transforms.core.urls import is_http_url, normalize_url, stable_id
-from transforms.extract import fields
+from transforms.extract import fields, guards
 from transforms.extract.authors import choose_authors
 from transforms.extract.body import SENTENCE_END, extract_body, merge_split_bodies, strip_inert
 from transforms.extract.dates import (
@@ -84,10 +84,10 @@ def article_id_for(canonical_url: str, source_url: str) -> str:
     return stable_id(canonical_url, normalize_url(source_url))
 
 
-def parse_page(page: FetchedPage) -> Optional[HtmlElement]:
+def parse_page(markup: Union[str, bytes]) -> Optional[HtmlElement]:
     """Parse the page once (trafilatura's loader: charset sniffing, repairs); None if not HTML."""
     try:
-        tree = load_html(decode_html(page.body, page.charset))
+        tree = load_html(markup)
     except (TypeError, ValueError):
         return None
     return tree if isinstance(tree, HtmlElement) else None
@@ -198,13 +198,21 @@ def quality_flags(
 def extract_article(page: FetchedPage, settings: ExtractSettings) -> Union[Article, FilteredItem]:
     """Extract body and metadata of one page and build an Article (language not yet detected)."""
     entry = page.entry
-    tree = parse_page(page)
+    source = guards.read_source(page.body, page.charset)
+    tree = parse_page(source.markup)
     facts = page_facts(tree, page) if tree is not None else None
     text = ""
+    guard_flags: list[str] = []
     if tree is not None and facts is not None:
+        tree_chars = guards.tree_text_chars(tree)  # before strip_inert: the parser's losses only
         strip_inert(tree)
         merge_split_bodies(tree)
         text = extract_body(tree, page.url, settings, facts.headlines)
+        # The parser gave up on the page (too deeply nested): read its text without a tree.
+        if guards.tree_lost_text(tree_chars, source):
+            text = guards.fallback_text(source.markup)
+            guard_flags.append(guards.FALLBACK_BODY)
+        guard_flags.extend(guards.truncation_flag(text, source, tree_chars))
     words = word_count(text)
     summary = collapse_ws(entry.summary)
     used_summary = False
@@ -212,6 +220,11 @@ def extract_article(page: FetchedPage, settings: ExtractSettings) -> Union[Artic
     # summary as its body (a page behind a login or built by scripts still has a feed entry).
     if words < settings.min_words and word_count(summary) > words:
         text, words, used_summary = summary, word_count(summary), True
+    rejected = guards.not_article_reason(
+        text, words, used_summary, tree, source, settings.min_words
+    )
+    if rejected:
+        return filtered(STAGE, entry.link, entry.outlet_id, *rejected)
     if not text:
         return filtered(
             STAGE, entry.link, entry.outlet_id, "no_text", "no article body and no feed summary"
@@ -222,6 +235,8 @@ def extract_article(page: FetchedPage, settings: ExtractSettings) -> Union[Artic
     flags = quality_flags(text, words, access, markup, settings)
     if used_summary:
         flags.append(NO_BODY_USED_SUMMARY)
+        guard_flags = []  # the fallback and truncation flags describe the page's body
+    flags.extend(f for f in [*source.flags, *guard_flags] if f not in flags)
     url = normalize_url(page.url)
     declared = facts.canonical_url if facts else None
     canonical_url = normalize_url(declared if declared and is_http_url(declared) else page.url)
