@@ -8,7 +8,15 @@ from typing import Any
 from pipelines.ingest import run
 from reporting.aggregate import load_report_data
 from tests.conftest import LocalServer, articles_table
-from tests.extract.test_hostile import _APP_SHELL, _DE, _FR, _two_paragraphs, document, prose
+from tests.extract.test_hostile import (
+    _APP_SHELL,
+    _DE,
+    _FR,
+    _two_paragraphs,
+    comments_page,
+    document,
+    prose,
+)
 from transforms.extract import guards
 
 
@@ -22,6 +30,7 @@ def _pages(rng: random.Random) -> dict[str, bytes]:
     oversized = "".join(f"<p>{prose(rng)}</p>" for _ in range(3000))
     return {
         "/big": document(f"<article>{repeated}</article>"),
+        "/comments": comments_page(rng),
         "/links": document(f"<ul>{links}</ul>"),
         "/deep": document(nest),
         "/mixed": _two_paragraphs(_FR.encode(), _DE.encode("cp1252")),
@@ -74,15 +83,16 @@ def test_every_hostile_page_ends_as_a_flagged_record_or_a_reasoned_drop(server, 
     out = tmp_path / "out"
     summary = _run(outlets, config, out, "hostile")
     assert summary["balance"]["balanced"] is True
-    assert summary["entries_in"] == 8
+    assert summary["entries_in"] == 9
     assert summary["filtered"]["by_stage"] == {
         "extract_articles": {guards.NOT_ARTICLE: 1, guards.NO_BODY: 1}
     }
     # The fetch cap refuses a page rather than cutting it: a dead letter that says so.
     assert summary["dead_letters"]["by_stage"] == {"fetch_pages": {"too_large": 1}}
     rows = {r["url"].rsplit("/", 1)[-1]: r for r in articles_table(out).to_pylist()}
-    assert set(rows) == {"big", "deep", "mixed", "shell-with-summary", "ordinary"}
-    assert guards.POSSIBLY_TRUNCATED in rows["big"]["quality_flags"]
+    assert set(rows) == {"big", "comments", "deep", "mixed", "shell-with-summary", "ordinary"}
+    assert rows["big"]["quality_flags"] == [] and rows["big"]["word_count"] > 60_000
+    assert guards.POSSIBLY_TRUNCATED in rows["comments"]["quality_flags"]
     assert guards.FALLBACK_BODY in rows["deep"]["quality_flags"]
     assert rows["deep"]["word_count"] >= 300
     assert guards.MIXED_CHARSET in rows["mixed"]["quality_flags"]
