@@ -7,12 +7,14 @@ Each repetition runs ``newsbeam ingest`` as a subprocess twice, in alternating o
 with ``--no_progress``. Inputs: the bundled demo (40 pages) and, where ``../shared/corpus`` is
 present, a recording of its first ``--pages`` extraction pages behind synthetic feeds
 (``scripts/corpus_recording.py``). Prints a table of median wall times and
-``progress_ratio_<input>: <without / with>`` (1.0 = no cost; below 1.0 = slower with the line).
+``progress_ratio_<input>`` (wall, without / with: 1.0 = no cost, below 1.0 = slower with the line)
+and ``progress_cpu_ratio_<input>`` (the same for CPU time, less sensitive to a busy machine).
 """
 
 import argparse
 import os
 import pty
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,8 +63,9 @@ def drain(fd: int) -> None:
             return
 
 
-def timed_run(command: list[str], on_terminal: bool) -> float:
-    """Wall seconds of one run; stderr on a drained pty when ``on_terminal``."""
+def timed_run(command: list[str], on_terminal: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; stderr on a drained pty when ``on_terminal``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     if on_terminal:
         leader, follower = pty.openpty()
@@ -77,21 +80,28 @@ def timed_run(command: list[str], on_terminal: bool) -> float:
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({proc.returncode}): {' '.join(command)}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def measure(name: str, outlets: Path, recording: Path, reps: int, work: Path) -> dict[str, float]:
-    """Median seconds with and without the line, alternating which goes first."""
-    times: dict[bool, list[float]] = {True: [], False: []}
+    """Median wall and CPU seconds with and without the line, alternating which goes first."""
+    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for rep in range(reps):
         order = (True, False) if rep % 2 == 0 else (False, True)
         for progress in order:
             out = work / f"{name}-{rep}-{int(progress)}"
             command = ingest_command(outlets, recording, out, progress)
             times[progress].append(timed_run(command, on_terminal=progress))
-    return {"with": statistics.median(times[True]), "without": statistics.median(times[False])}
+    return {
+        "with": statistics.median(t[0] for t in times[True]),
+        "without": statistics.median(t[0] for t in times[False]),
+        "with_cpu": statistics.median(t[1] for t in times[True]),
+        "without_cpu": statistics.median(t[1] for t in times[False]),
+    }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -115,12 +125,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             inputs.append((f"corpus{args.pages}", built / "outlets.yaml", built / "recording"))
         for name, outlets, recording in inputs:
             results[name] = measure(name, outlets, recording, args.reps, work)
-    print(f"| input | with the line (s) | without (s) | without / with |  (median of {args.reps})")
-    print("|---|---|---|---|")
+    print(f"medians of {args.reps}; CPU = user + system time of the job's processes")
+    print(
+        "| input | wall with the line (s) | wall without | without / with "
+        "| CPU with | CPU without | without / with |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['with']:.1f} | {r['without']:.1f} | {r['without'] / r['with']:.3f} |")
+        print(
+            f"| {name} | {r['with']:.1f} | {r['without']:.1f} | {r['without'] / r['with']:.3f} "
+            f"| {r['with_cpu']:.1f} | {r['without_cpu']:.1f} "
+            f"| {r['without_cpu'] / r['with_cpu']:.3f} |"
+        )
     for name, r in results.items():
         print(f"progress_ratio_{name}: {r['without'] / r['with']:.3f}")
+        print(f"progress_cpu_ratio_{name}: {r['without_cpu'] / r['with_cpu']:.3f}")
     return 0
 
 

@@ -151,23 +151,56 @@ class PageSource(NamedTuple):
 
     markup: Union[str, bytes]
     flags: list[str]
-    text_chars: int  # non-whitespace characters of text outside scripts and styles
-    script_chars: int  # characters of markup inside <script> elements
+    # Non-whitespace characters of text outside scripts and styles, and characters of markup
+    # inside <script> elements: counted by ``counted`` only where a check needs them (None here).
+    text_chars: Optional[int]
+    script_chars: Optional[int]
     markup_chars: int
+    # Non-whitespace characters outside anything tag-like and outside closed script and style
+    # elements: never less than ``text_chars`` (entities count as written, comments' text
+    # counts), from two C regex passes. Most pages are decided by it alone.
+    text_upper: Optional[int] = None
+
+
+def _raw(markup: Union[str, bytes]) -> str:
+    """The markup as text (bytes that could not be decoded by charset: UTF-8 with replacement)."""
+    return markup if isinstance(markup, str) else markup.decode("utf-8", errors="replace")
+
+
+_TAG_RE = re.compile(r"<[A-Za-z/!?][^>]*>")
+# Script and style content ends at the first closing tag, as in HTML's raw-text rule; one left
+# unclosed stays in and only raises the bound.
+_INERT_RE = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.S | re.I)
 
 
 def read_source(body: bytes, charset: Optional[str]) -> PageSource:
-    """Decode the page and count its text with Python's streaming ``html.parser``.
+    """Decode the page and bound its text from above with one regex pass (no parser, no tree)."""
+    markup, flags = decode_markup(body, charset)
+    raw = _raw(markup)
+    upper = _solid(_TAG_RE.sub("", _INERT_RE.sub("", raw)))
+    return PageSource(markup, flags, None, None, len(raw), upper)
+
+
+def counted(source: PageSource) -> PageSource:
+    """``source`` with its text and script characters counted by Python's streaming ``html.parser``.
 
     It follows HTML's rules for script and style content as libxml2 does but keeps no tree, so
-    nesting depth cannot stop it (about 0.2 s per MB, a few percent of trafilatura's time).
+    nesting depth cannot stop it. About 0.2 s per MB: run only where ``text_upper`` cannot decide
+    (the page may have lost text in the tree, may be a large page, or may be a script shell).
     """
-    markup, flags = decode_markup(body, charset)
-    raw = markup if isinstance(markup, str) else markup.decode("utf-8", errors="replace")
+    if source.text_chars is not None and source.script_chars is not None:
+        return source
     counter = _TextCounter()
-    counter.feed(raw)
+    counter.feed(_raw(source.markup))
     counter.close()
-    return PageSource(markup, flags, counter.text_chars, counter.script_chars, len(raw))
+    return source._replace(text_chars=counter.text_chars, script_chars=counter.script_chars)
+
+
+def _text_upper(source: PageSource) -> int:
+    """An upper bound of the page's text characters (the exact count when there is no bound)."""
+    if source.text_upper is not None:
+        return source.text_upper
+    return counted(source).text_chars or 0
 
 
 def tree_text_chars(tree: HtmlElement) -> int:
@@ -307,8 +340,12 @@ def fallback_text(markup: Union[str, bytes]) -> str:
 
 def tree_lost_text(tree_chars: int, source: PageSource) -> bool:
     """True when the parsed tree holds much less text than the raw page (the parser gave up)."""
-    lost = source.text_chars - tree_chars
-    return lost >= _MIN_LOST_CHARS and tree_chars < _TREE_SHARE * source.text_chars
+    upper = _text_upper(source)
+    if upper - tree_chars < _MIN_LOST_CHARS or tree_chars >= _TREE_SHARE * upper:
+        return False  # decided by the bound: the exact count can only be smaller
+    text_chars = counted(source).text_chars or 0
+    lost = text_chars - tree_chars
+    return lost >= _MIN_LOST_CHARS and tree_chars < _TREE_SHARE * text_chars
 
 
 # --- checks on the extracted body -----------------------------------------------------------------
@@ -322,8 +359,12 @@ _MIN_BODY_SHARE = 0.05
 
 def truncation_flag(text: str, source: PageSource, tree_chars: int) -> list[str]:
     """``possibly_truncated`` when the body is a small share of a large page's text."""
-    page_chars = max(source.text_chars, tree_chars)
-    if page_chars >= _LARGE_PAGE_CHARS and _solid(text) < _MIN_BODY_SHARE * page_chars:
+    body_chars = _solid(text)
+    bound = max(_text_upper(source), tree_chars)
+    if bound < _LARGE_PAGE_CHARS or body_chars >= _MIN_BODY_SHARE * bound:
+        return []  # decided by the bound: the page's exact text can only be smaller
+    page_chars = max(counted(source).text_chars or 0, tree_chars)
+    if page_chars >= _LARGE_PAGE_CHARS and body_chars < _MIN_BODY_SHARE * page_chars:
         return [POSSIBLY_TRUNCATED]
     return []
 
@@ -401,7 +442,9 @@ def not_article_reason(
                 f"link density {density:.2f} of {len(text)} body characters; "
                 f"{word_count(prose)} words outside links"
             )
-    share = source.script_chars / source.markup_chars if source.markup_chars else 0.0
-    if words < min_words and share >= _SCRIPT_SHARE:
+    if words >= min_words or not source.markup_chars:
+        return None
+    share = (counted(source).script_chars or 0) / source.markup_chars
+    if share >= _SCRIPT_SHARE:
         return NO_BODY, f"{share:.0%} of the page is script; {words} words of text, no feed summary"
     return None
