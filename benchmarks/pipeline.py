@@ -54,8 +54,10 @@ def measured_run(command: list[str]) -> Measure:
     return Measure(elapsed, peak / 2**20)
 
 
-def ours(outlets: Path, recording: Path, out: Path, workers: int) -> list[str]:
-    """The job's command line."""
+def ours(
+    outlets: Path, recording: Path, out: Path, workers: int, progress: bool = False
+) -> list[str]:
+    """The job's command line (``progress``: ``--progress`` instead of ``--no_progress``)."""
     command = [
         sys.executable,
         "-m",
@@ -71,7 +73,7 @@ def ours(outlets: Path, recording: Path, out: Path, workers: int) -> list[str]:
         "bench",
         "--as_of",
         "2026-11-25",
-        "--no_progress",
+        "--progress" if progress else "--no_progress",
         "--runner",
         "FnApiRunner",
     ]

@@ -28,29 +28,9 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "seeds" / "demo"
 CORPUS = ROOT.parent / "shared" / "corpus" / "extraction"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def ingest_command(outlets: Path, recording: Path, out: Path, progress: bool) -> list[str]:
-    """The job's command line for one run."""
-    return [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "ingest",
-        "--outlets",
-        str(outlets),
-        "--replay",
-        str(recording),
-        "--output",
-        str(out),
-        "--run_id",
-        "bench",
-        "--as_of",
-        "2026-11-25",
-        "--runner",
-        "FnApiRunner",
-        "--progress" if progress else "--no_progress",
-    ]
+from pipeline import ours  # noqa: E402
 
 
 def drain(fd: int) -> None:
@@ -94,7 +74,7 @@ def measure(name: str, outlets: Path, recording: Path, reps: int, work: Path) ->
         order = (True, False) if rep % 2 == 0 else (False, True)
         for progress in order:
             out = work / f"{name}-{rep}-{int(progress)}"
-            command = ingest_command(outlets, recording, out, progress)
+            command = ours(outlets, recording, out, 1, progress)
             times[progress].append(timed_run(command, on_terminal=progress))
     return {
         "with": statistics.median(t[0] for t in times[True]),
