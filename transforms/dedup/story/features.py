@@ -169,6 +169,14 @@ def token_key(token: str) -> Optional[str]:
     return folded[:PREFIX_CHARS]
 
 
+@lru_cache(maxsize=1 << 16)
+def word_key(word: str, language: str) -> Optional[str]:
+    """``token_key`` of a word that is no stop word of ``language``; else None (cached alike)."""
+    if word.casefold() in stop_words_for(language):
+        return None
+    return token_key(word)
+
+
 def parse_number(text: str) -> Optional[float]:
     """Parse ``1.000``, ``1,000``, ``1.234,5``, ``1,5`` and ``27`` into a value; None if not one."""
     seps = re.findall(r"[.,]", text)
@@ -213,9 +221,10 @@ def _month_of(word: str) -> Optional[int]:
 def extract_dates(text: str, language: str) -> tuple[list[str], str]:
     """Find dates; return their ``d:MM-DD`` terms and the text with the dates blanked out."""
     terms: list[str] = []
-    chars = list(text)
     for index, pattern in enumerate(_DATE_PATTERNS):
-        for match in pattern.finditer("".join(chars)):
+        # Each pattern reads the text with the earlier patterns' dates blanked out.
+        blanked: list[tuple[int, int]] = []
+        for match in pattern.finditer(text):
             groups = match.groupdict()
             month: Optional[int]
             if index == 1:
@@ -232,8 +241,14 @@ def extract_dates(text: str, language: str) -> tuple[list[str], str]:
             if month is None or not (1 <= month <= 12 and 1 <= day <= 31):
                 continue
             terms.append(f"d:{month:02d}-{day:02d}")
-            chars[match.start() : match.end()] = " " * (match.end() - match.start())
-    return terms, "".join(chars)
+            blanked.append(match.span())
+        if blanked:
+            parts, last = [], 0
+            for start, end in blanked:
+                parts += [text[last:start], " " * (end - start)]
+                last = end
+            text = "".join([*parts, text[last:]])
+    return terms, text
 
 
 def _scale_after(text: str, end: int) -> int:
@@ -263,7 +278,6 @@ def _field_terms(
     dates, rest = extract_dates(text, language)
     for term in dates:
         yield _Occurrence(term, "date", field_weight)
-    stop = stop_words_for(language)
     for match in _TOKEN_RE.finditer(rest):
         token = match.group(0)
         if token[0].isdigit():
@@ -280,10 +294,7 @@ def _field_terms(
                 yield _Occurrence("t:" + "".join(chars[i : i + 2]), "word", field_weight)
             continue
         for part in token.split("-"):
-            lower = part.casefold()
-            if lower in stop:
-                continue
-            key = token_key(part)
+            key = word_key(part, language)
             if key is None:
                 continue
             if key in names:
