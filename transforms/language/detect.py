@@ -37,7 +37,6 @@ from transforms.core.settings import LanguageSettings
 from transforms.language.malay import (
     MALAY_THRESHOLD,
     OVERRIDE_HINT,
-    load_word_lists,
     malay_evidence,
 )
 
@@ -138,10 +137,13 @@ def _fasttext() -> Any:
 
 
 def load_models() -> None:
-    """Load both detectors now (DoFn setup, benchmarks) instead of on first use."""
+    """Load both detectors now (DoFn setup, benchmarks) instead of on first use.
+
+    The Malay/Indonesian word lists (0.5 s) still load on first use: only a text that may be
+    either needs them, and most jobs without such outlets never do.
+    """
     _factory()
     _fasttext()
-    load_word_lists()
 
 
 def clean_text(text: str) -> str:

@@ -71,11 +71,6 @@ def _load_log_odds() -> dict[str, float]:
         return _LOG_ODDS
 
 
-def load_word_lists() -> None:
-    """Build the log-odds table now (DoFn setup, benchmarks) instead of on first use."""
-    _load_log_odds()
-
-
 def counted_words(text: str) -> set[str]:
     """Distinct words that carry the standard: lowercase ones, and a sentence's first word."""
     starts = {found.end() for found in _SENTENCE_START.finditer(text)}
