@@ -1,6 +1,9 @@
 """The ``newsbeam`` command: ``newsbeam ingest ...`` (more subcommands join as they are built)."""
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Optional
@@ -16,8 +19,33 @@ commands:
 """
 
 
+# glibc's mallopt parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = "2"
+
+
+def limit_malloc_arenas() -> None:
+    """At most two glibc malloc arenas here and in the workers Beam starts (inherited env).
+
+    Extraction runs in Beam's timeout threads; glibc gives each thread an arena of its own (up
+    to 8 per core) and freed page trees stay spread over them. Two arenas: 12% lower peak RSS on
+    300 real pages, no slower (benchmarks/pipeline.py). A value the user set is kept.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = MALLOC_ARENAS
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(_M_ARENA_MAX, int(MALLOC_ARENAS))
+    except OSError:  # not glibc: the environment variable is all there is
+        pass
+
+
 def _ingest(argv: list[str]) -> int:
     """Run the batch ingestion job."""
+    limit_malloc_arenas()
     from pipelines import ingest
 
     return ingest.main(argv)
@@ -25,6 +53,7 @@ def _ingest(argv: list[str]) -> int:
 
 def _stream(argv: list[str]) -> int:
     """Run the streaming job."""
+    limit_malloc_arenas()
     from pipelines import stream
 
     return stream.main(argv)
