@@ -1,6 +1,18 @@
-"""Near-duplicate layer at scale: ``NearDuplicateEdges`` vs datasketch MinHashLSH, one run.
+"""Dedup at scale: the near-duplicate layer vs datasketch, or the whole ``DedupArticles``.
 
     python benchmarks/dedup.py --n 100000 [--skip-datasketch] [--repeat 1] [--workdir DIR]
+    python benchmarks/dedup.py --layers all --n 100000 [--repeat 1]
+
+``--layers all`` times the whole ``DedupArticles`` (URL, canonical URL, exact text,
+near-duplicate and same-story layers, canonical choice, story records, signatures) on the
+FnApiRunner over ``benchmarks/synthetic_stories.py``'s articles: events covered by several
+outlets in several languages, with near, exact and same-URL copies. Quality at that scale
+against the planted truth: story pairwise precision/recall/F1 (every article of an event, its
+copies included, belongs to one story), and copies labelled (a planted copy labelled a
+duplicate; a report never labelled a duplicate of another event's article). Ends with
+``dedup_all_seconds``, ``dedup_all_peak_rss_gb``, ``dedup_all_articles_per_s``.
+
+Default (``--layers near``):
 
 Builds (or reuses) N synthetic articles with 20% planted copies (``benchmarks/synthetic.py``),
 then runs, each in its own child process on the same Parquet shards:
@@ -34,7 +46,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -46,6 +59,7 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from procs import PeakRss  # noqa: E402
 from synthetic import build  # noqa: E402
+from synthetic_stories import build as build_stories  # noqa: E402
 
 from evaluation.planted import pair_jaccards, score_edges  # noqa: E402
 from transforms.dedup.near.hashing import tokens  # noqa: E402
@@ -120,6 +134,143 @@ def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
     return {"seconds": seconds, "pairs": pairs, "signatures": signatures, "counters": counters}
 
 
+def read_articles(path: str) -> Iterator[Any]:
+    """Article records of one shard, read 1,000 rows at a time."""
+    from transforms.core.records import Article
+    from transforms.core.schemas import from_row
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
+        for row in batch.to_pylist():
+            yield from_row(row, Article)
+
+
+def label_line(article: Any) -> str:
+    """One labelled article as a text line: id, story, duplicate_of, method."""
+    return "\t".join(
+        [article.article_id, article.story_id, article.duplicate_of or "", article.dup_method or ""]
+    )
+
+
+def run_all(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
+    """Child: the whole DedupArticles on the FnApiRunner over the article shards."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from transforms.dedup.articles import DedupArticles
+
+    flags = ["--runner=FnApiRunner"]
+    if mode != "in_memory":
+        flags += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
+    start = time.perf_counter()
+    p = beam.Pipeline(options=PipelineOptions(flags))
+    articles = (
+        p
+        | "Shards" >> beam.Create(shards_of(data))
+        | "SpreadShards" >> beam.Reshuffle()
+        | "ReadShards" >> beam.FlatMap(read_articles)
+    )
+    result = articles | "DedupArticles" >> DedupArticles("bench")
+    _ = (
+        result.articles
+        | "FormatLabels" >> beam.Map(label_line)
+        | "WriteLabels" >> beam.io.WriteToText(str(out / "labels"))
+    )
+    for name, collection in (
+        ("stories", result.stories),
+        ("signatures", result.signatures),
+        ("filtered", result.filtered),
+    ):
+        _ = (
+            collection
+            | f"Count{name}" >> beam.transforms.combiners.Count.Globally()
+            | f"Write{name}" >> beam.io.WriteToText(str(out / name))
+        )
+    outcome = p.run()
+    outcome.wait_until_finish()
+    seconds = time.perf_counter() - start
+    counters = {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+    labels = []
+    for path in sorted(out.glob("labels*")):
+        labels += [line.split("\t") for line in path.read_text("utf-8").splitlines()]
+    counts = {
+        name: sum(int(path.read_text().strip() or 0) for path in sorted(out.glob(f"{name}-*")))
+        for name in ("stories", "signatures", "filtered")
+    }
+    return {"seconds": seconds, "labels": labels, "counts": counts, "counters": counters}
+
+
+def pairs_within(sizes: Iterable[int]) -> int:
+    """Number of unordered pairs inside groups of these sizes."""
+    return sum(size * (size - 1) // 2 for size in sizes)
+
+
+def story_quality(data: Path, labels: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Pairwise story P/R/F1 and copy labelling against the planted truth."""
+    truth = pq.read_table(data / "truth.parquet").to_pylist()
+    event = {row["article_id"]: row["event"] for row in truth}
+    copy_of = {row["article_id"]: row["copy_of"] for row in truth}
+    story = {article_id: story_id for article_id, story_id, _, _ in labels}
+    joint = Counter((story[a], event[a]) for a in story)
+    together = pairs_within(joint.values())
+    predicted = pairs_within(Counter(story.values()).values())
+    actual = pairs_within(Counter(event[a] for a in story).values())
+    precision = together / predicted if predicted else 1.0
+    recall = together / actual if actual else 1.0
+    labelled = {a: (d, m) for a, _, d, m in labels if d}
+    copies = [a for a in story if copy_of.get(a)]
+    wrong = sum(1 for a, (d, _) in labelled.items() if event.get(d) != event[a])
+    return {
+        "articles_out": len(labels),
+        "articles_in": len(truth),
+        "story_precision": precision,
+        "story_recall": recall,
+        "story_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "stories": len(set(story.values())),
+        "events": len(set(event.values())),
+        "copies_labelled": sum(1 for a in copies if a in labelled) / len(copies) if copies else 1.0,
+        "labelled_other_event": wrong,
+        "labelled_by_method": dict(Counter(m for _, m in labelled.values())),
+    }
+
+
+def main_all(args: argparse.Namespace) -> None:
+    """``--layers all``: build the story corpus, run DedupArticles, print the table."""
+    workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-stories-{args.n}"
+    started = time.perf_counter()
+    info = build_stories(args.corpus, workdir, args.n, args.seed)
+    print(f"data: {json.dumps(info)} ({time.perf_counter() - started:.0f} s)", flush=True)
+    child_args = ["--data", str(workdir), "--workers", str(args.workers), "--mode", args.mode]
+    runs = []
+    for _ in range(args.repeat):
+        result, peak = run_child(["--child", "all", *child_args])
+        runs.append((result, peak))
+        print(f"DedupArticles: {result['seconds']:.1f} s, peak {peak:.2f} GB", flush=True)
+    seconds = statistics.median(r["seconds"] for r, _ in runs)
+    peak = statistics.median(p for _, p in runs)
+    last = runs[-1][0]
+    scores = story_quality(workdir, last["labels"])
+    print(f"counters: {json.dumps(last['counters'])}")
+    print(f"counts: {json.dumps(last['counts'])}")
+    print(f"quality: {json.dumps(scores)}")
+    mode = "in_memory" if args.mode == "in_memory" else f"{args.mode} x{args.workers}"
+    print()
+    print(
+        f"n = {info['articles']:,} articles, {info['events']:,} events, {info['copies']:,} copies"
+    )
+    print("| system | seconds | articles/s | peak RSS GB | story P / R / F1 | copies labelled |")
+    print("|---|---|---|---|---|---|")
+    print(
+        f"| DedupArticles, all layers (FnApiRunner {mode}) | {seconds:.1f} "
+        f"| {info['articles'] / seconds:,.0f} | {peak:.2f} "
+        f"| {scores['story_precision']:.3f} / {scores['story_recall']:.3f} / "
+        f"{scores['story_f1']:.3f} | {scores['copies_labelled']:.3f} |"
+    )
+    print()
+    print(f"dedup_all_seconds: {seconds:.1f}")
+    print(f"dedup_all_peak_rss_gb: {peak:.2f}")
+    print(f"dedup_all_articles_per_s: {info['articles'] / seconds:.0f}")
+
+
 def run_datasketch(data: Path) -> dict[str, Any]:
     """Child: datasketch MinHash + MinHashLSH(threshold=0.8) over the same shards and shingles."""
     from datasketch import MinHash, MinHashLSH
@@ -186,6 +337,9 @@ def child_main(args: argparse.Namespace) -> None:
     if args.child == "ours":
         with tempfile.TemporaryDirectory(prefix="neardup-out-") as out:
             result = run_ours(args.data, Path(out), args.workers, args.mode)
+    elif args.child == "all":
+        with tempfile.TemporaryDirectory(prefix="dedup-all-out-") as out:
+            result = run_all(args.data, Path(out), args.workers, args.mode)
     else:
         result = run_datasketch(args.data)
     Path(args.result).write_text(json.dumps(result))
@@ -207,12 +361,18 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--child", choices=["ours", "datasketch"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--layers", choices=["near", "all"], default="near", help="all: the whole DedupArticles"
+    )
+    parser.add_argument("--child", choices=["ours", "datasketch", "all"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child_main(args)
+        return
+    if args.layers == "all":
+        main_all(args)
         return
 
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-neardup-{args.n}"

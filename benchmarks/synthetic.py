@@ -16,9 +16,10 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -166,15 +167,24 @@ def build(corpus: Path, out: Path, n: int, seed: int = 0, processes: int = 2) ->
     return info
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: build the synthetic corpus."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_command(
+    build_fn: Callable[[Path, Path, int, int], dict[str, Any]],
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Command line of a corpus builder: ``--n``, ``--out``, ``--corpus``, ``--seed``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(json.dumps(build(args.corpus, args.out, args.n, args.seed), indent=1))
+    print(json.dumps(build_fn(args.corpus, args.out, args.n, args.seed), indent=1))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: build the synthetic corpus."""
+    build_command(build, __doc__.split("\n")[0], argv)
 
 
 if __name__ == "__main__":
