@@ -315,10 +315,8 @@ def test_time_buckets_put_any_two_articles_within_the_window_in_one_shared_bucke
 def test_candidate_pairs_cap_long_posting_lists_to_time_neighbours():
     from transforms.dedup.story.edges import _Member
 
-    members = [
-        _Member(True, float(i), StoryFeatures(f"a{i}", None, "en", [], [])) for i in range(6)
-    ]
-    pairs = [(x.features.article_id, y.features.article_id) for x, y in candidate_pairs(members, 2)]
+    members = [_Member(True, float(i), f"a{i}") for i in range(6)]
+    pairs = [(x.article_id, y.article_id) for x, y in candidate_pairs(members, 2)]
     assert len(pairs) == 9  # each compared with its next two in time, not all 15 pairs
     assert ("a0", "a1") in pairs and ("a0", "a3") not in pairs
     old = [m._replace(is_new=False) for m in members[:3]]

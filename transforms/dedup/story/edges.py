@@ -10,6 +10,9 @@ record (a few dozen weighted terms); two articles score the IDF-weighted cosine 
 Candidates come from an inverted index: every article posts its most distinctive terms (by weight
 times IDF) under ``(time bucket, term)`` keys; a ``GroupByKey`` gathers each posting list, capped so
 that a hot term costs at most ``posting_cap`` comparisons per member. Nothing compares all pairs.
+Posting lists carry article ids only: the candidate pairs are made distinct (a pair sharing several
+keys is compared once) and then joined with both articles' features (two ``CoGroupByKey``s), so
+an article's features travel once per candidate pair, not once per key it posts.
 Pairs beyond the window (up to ``far_window_hours``) come from a second index of the same terms with
 longer buckets. Document frequencies are a Beam combine passed as a side input. An edge is kept when
 it is strong, or when it clears a lower threshold and is among the ``top_k`` best edges of an end
@@ -91,11 +94,15 @@ def vector_keys(vector: Sequence[float], bands: int, bits: int) -> list[str]:
 
 
 class _Member(NamedTuple):
-    """An article in a posting list: whether it is from this run, its time and features."""
+    """An article in a posting list: whether it is from this run, its time and id.
+
+    Only the id travels through the posting lists (an article posts to up to 48 of them); its
+    features join the candidate pairs afterwards, once per pair (``_JoinFirstFn``).
+    """
 
     is_new: bool
     hours: float
-    features: StoryFeatures
+    article_id: str
 
 
 def candidate_pairs(members: Sequence[_Member], cap: int) -> Iterator[tuple[_Member, _Member]]:
@@ -103,10 +110,10 @@ def candidate_pairs(members: Sequence[_Member], cap: int) -> Iterator[tuple[_Mem
     unique: dict[str, _Member] = {}
     for member in members:
         # An article may come both from this run and from history: this run's copy wins.
-        seen = unique.get(member.features.article_id)
+        seen = unique.get(member.article_id)
         if seen is None or (member.is_new and not seen.is_new):
-            unique[member.features.article_id] = member
-    ordered = sorted(unique.values(), key=lambda m: (m.hours, m.features.article_id))
+            unique[member.article_id] = member
+    ordered = sorted(unique.values(), key=lambda m: (m.hours, m.article_id))
     for i, first in enumerate(ordered):
         for second in ordered[i + 1 : i + 1 + cap]:
             if first.is_new or second.is_new:
@@ -145,7 +152,7 @@ class _PostKeysFn(beam.DoFn):
             self.undated.inc()
             return
         idf = IdfTable(df, n_docs)
-        member = _Member(is_new, hours, features)
+        member = _Member(is_new, hours, features.article_id)
         settings = self.settings
         keys = candidate_terms(features, idf, df, settings.candidate_keys)
         far_keys = keys[: settings.far_candidate_keys]
@@ -159,52 +166,108 @@ class _PostKeysFn(beam.DoFn):
                     yield (False, bucket, term), member
 
 
-class _ScorePostingsFn(beam.DoFn):
-    """Score the pairs of one posting list that fall within the window; emit those that pass."""
+def posting_pairs(
+    near_list: bool, bucket: int, members: Sequence[_Member], settings: StorySettings
+) -> Iterator[tuple[tuple[str, str], bool]]:
+    """The pairs one posting list stands for: ``((a, b), near)`` with ``a < b``.
 
-    def __init__(self, settings: StorySettings, scorer: StoryScorer) -> None:
-        """Keep the settings and the scorer (pickled with the DoFn)."""
+    A near list stands for its pairs within ``window_hours``, a far list for those between
+    ``window_hours`` and ``far_window_hours``; both articles post to two buckets, and a pair
+    belongs to the later bucket they share. The same pair may come from several terms' lists.
+    """
+    window = settings.window_hours if near_list else settings.far_window_hours
+    for first, second in candidate_pairs(members, settings.posting_cap):
+        gap = abs(first.hours - second.hours)
+        if gap > window or (not near_list and gap <= settings.window_hours):
+            continue
+        shared = max(math.floor(first.hours / window), math.floor(second.hours / window))
+        if bucket != shared:
+            continue
+        a, b = sorted((first.article_id, second.article_id))
+        yield (a, b), gap <= settings.window_hours
+
+
+class _PostingPairsFn(beam.DoFn):
+    """A posting list's candidate pairs (``posting_pairs``), counting the capped lists."""
+
+    def __init__(self, settings: StorySettings) -> None:
+        """Keep the settings and declare the counter."""
         self.settings = settings
-        self.scorer = scorer
-        self.compared = Metrics.counter(STAGE, "pairs_compared")
         self.capped = Metrics.counter(STAGE, "posting_lists_capped")
 
     def process(
-        self,
-        element: tuple[tuple[bool, int, str], Iterable[_Member]],
-        df: Mapping[str, int],
-        n_docs: int,
-    ) -> Iterator[tuple[tuple[str, str], tuple[float, bool, bool]]]:
-        """Score one posting list's pairs; yield ((a, b), (score, near, may_bypass)) that pass.
-
-        ``near``: within ``window_hours``. ``may_bypass``: the pair may be kept for its score
-        alone (``strong_threshold``), which only near same-language pairs may; the others need
-        the rank rule.
-        """
+        self, element: tuple[tuple[bool, int, str], Iterable[_Member]]
+    ) -> Iterator[tuple[tuple[str, str], bool]]:
+        """Yield ``((a, b), near)`` for the list's pairs within its reach."""
         (near_list, bucket, _), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
             return
         if len(members) > self.settings.posting_cap + 1:
             self.capped.inc()
-        idf = IdfTable(df, n_docs)
-        window = self.settings.window_hours if near_list else self.settings.far_window_hours
-        for first, second in candidate_pairs(members, self.settings.posting_cap):
-            gap = abs(first.hours - second.hours)
-            # Pairs within the window are the near lists' (which post a superset of the terms).
-            if gap > window or (not near_list and gap <= self.settings.window_hours):
-                continue
-            # Both articles post to two buckets; compare the pair only in the later one they share.
-            shared = max(math.floor(first.hours / window), math.floor(second.hours / window))
-            if bucket != shared:
-                continue
-            a, b = first.features, second.features
+        yield from posting_pairs(near_list, bucket, members, self.settings)
+
+
+def preferred_features(copies: Iterable[tuple[bool, StoryFeatures]]) -> Optional[StoryFeatures]:
+    """The features of an article seen in this run and/or in history: this run's copy wins."""
+    best: Optional[tuple[bool, StoryFeatures]] = None
+    for copy in copies:
+        if best is None or (copy[0] and not best[0]):
+            best = copy
+    return best[1] if best else None
+
+
+def _join_first(
+    element: tuple[str, dict[str, Iterable[Any]]],
+) -> Iterator[tuple[str, tuple[StoryFeatures, bool]]]:
+    """(a, {features, pairs (b, near)}) -> (b, (a's features, near)) for each pair of a."""
+    _, joined = element
+    first = preferred_features(joined["features"])
+    if first is None:
+        return
+    for second, near in joined["pairs"]:
+        yield second, (first, near)
+
+
+class _ScorePairsFn(beam.DoFn):
+    """(b, {features, firsts (a's features, near)}): score each pair; emit those that pass."""
+
+    def __init__(self, settings: StorySettings, scorer: StoryScorer) -> None:
+        """Keep the settings and the scorer (pickled with the DoFn)."""
+        self.settings = settings
+        self.scorer = scorer
+        self.compared = Metrics.counter(STAGE, "pairs_compared")
+        self._idf: Optional[IdfTable] = None
+
+    def idf_table(self, df: Mapping[str, int], n_docs: int) -> IdfTable:
+        """A table for one element that shares the IDFs computed for this side input so far."""
+        shared = self._idf
+        if shared is None or shared.df is not df or shared.n_docs != max(1, n_docs):
+            shared = self._idf = IdfTable(df, n_docs)
+        return IdfTable(df, n_docs, shared)
+
+    def process(
+        self,
+        element: tuple[str, dict[str, Iterable[Any]]],
+        df: Mapping[str, int],
+        n_docs: int,
+    ) -> Iterator[tuple[tuple[str, str], tuple[float, bool, bool]]]:
+        """Yield ((a, b), (score, near, may_bypass)) for the pairs whose score passes.
+
+        ``near``: within ``window_hours``. ``may_bypass``: the pair may be kept for its score
+        alone (``strong_threshold``), which only near same-language pairs may; the others need
+        the rank rule.
+        """
+        _, joined = element
+        b = preferred_features(joined["features"])
+        if b is None:
+            return
+        idf = self.idf_table(df, n_docs)
+        for a, near in joined["firsts"]:
             self.compared.inc()
             score = self.scorer.score(a, b, idf)
-            near = gap <= self.settings.window_hours
             if score >= pair_threshold(a, b, self.settings, near):
-                pair = tuple(sorted((a.article_id, b.article_id)))
-                yield pair, (score, near, near and a.language == b.language)  # type: ignore[misc]
+                yield (a.article_id, b.article_id), (score, near, near and a.language == b.language)
 
 
 # (score, among the end's k best, may bypass the rank rule, within the window)
@@ -268,7 +331,7 @@ class SameStoryEdges(beam.PTransform):
         self.history = history
 
     def expand(self, features: PCollection) -> PCollection:
-        """Count terms, post keys, score posting lists, keep ranked edges."""
+        """Count terms, post keys, pair posting lists, join features, score, keep ranked edges."""
         tagged = [features | "TagNew" >> beam.Map(lambda f: (True, f))]
         if self.history is not None:
             tagged.append(self.history | "TagHistory" >> beam.Map(lambda f: (False, f)))
@@ -281,16 +344,32 @@ class SameStoryEdges(beam.PTransform):
             | "KeepSharedTerms" >> beam.Filter(lambda kv: kv[1] >= 2)
         )
         n_docs = articles | "CountArticles" >> combiners.Count.Globally()
-        scored = (
+        pairs = (
             articles
             | "PostKeys" >> beam.ParDo(_PostKeysFn(self.settings), AsDict(df), AsSingleton(n_docs))
             | "GroupPostings" >> beam.GroupByKey()
-            | "ScoreCandidates"
-            >> beam.ParDo(
-                _ScorePostingsFn(self.settings, self.scorer), AsDict(df), AsSingleton(n_docs)
+            | "PostingPairs" >> beam.ParDo(_PostingPairsFn(self.settings))
+            # The same pair may share several keys: compare it once.
+            | "DistinctPairs" >> beam.Distinct()
+        )
+        by_id = articles | "KeyFeatures" >> beam.Map(lambda e: (e[1].article_id, e))
+        firsts = (
+            {
+                "features": by_id,
+                "pairs": pairs | "ByFirst" >> beam.Map(lambda p: (p[0][0], (p[0][1], p[1]))),
+            }
+            | "JoinFirst" >> beam.CoGroupByKey()
+            | "ToSecond" >> beam.FlatMap(_join_first)
+        )
+        scored = (
+            {"features": by_id, "firsts": firsts}
+            | "JoinSecond" >> beam.CoGroupByKey()
+            | (
+                "ScoreCandidates"
+                >> beam.ParDo(
+                    _ScorePairsFn(self.settings, self.scorer), AsDict(df), AsSingleton(n_docs)
+                )
             )
-            # The same pair may share several keys: keep one score (they are equal).
-            | "DedupPairs" >> beam.CombinePerKey(max)
         )
         k = self.settings.top_k
         strong = self.settings.strong_threshold

@@ -40,7 +40,10 @@ _MONTH_WORDS = sorted(
     (name for names in _MONTHS.values() for name in names), key=lambda n: (-len(n), n)
 )
 _MONTH_ALT = "|".join(re.escape(name) for name in _MONTH_WORDS)
-_MONTH_TOKEN = rf"(?P<month>(?:{_MONTH_ALT})[^\W\d_]*)\.?"
+# A month name's possible first letters, checked before the alternatives (the same matches, half
+# the time: most positions fail on one character instead of trying every name).
+_MONTH_INITIALS = "".join(sorted({c for name in _MONTH_WORDS for c in (name[0], name[0].upper())}))
+_MONTH_TOKEN = rf"(?=[{_MONTH_INITIALS}])(?P<month>(?:{_MONTH_ALT})[^\W\d_]*)\.?"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th|er|\.)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _DATE_PATTERNS = (
@@ -56,6 +59,7 @@ _DATE_PATTERNS = (
         r"(?<!\d)(?P<month>[01]?\d)\s*[월月]\s*(?P<day>[0-3]?\d)\s*[일日]"
     ),
 )
+_CJK_DATE = 4  # the last pattern: it needs 月 or 월
 # Languages that write month/day/year in numeric dates (for ambiguous 9/10/2023).
 _MONTH_FIRST = frozenset({"en"})
 
@@ -222,6 +226,8 @@ def extract_dates(text: str, language: str) -> tuple[list[str], str]:
     """Find dates; return their ``d:MM-DD`` terms and the text with the dates blanked out."""
     terms: list[str] = []
     for index, pattern in enumerate(_DATE_PATTERNS):
+        if index == _CJK_DATE and "月" not in text and "월" not in text:
+            continue
         # Each pattern reads the text with the earlier patterns' dates blanked out.
         blanked: list[tuple[int, int]] = []
         for match in pattern.finditer(text):
@@ -278,6 +284,7 @@ def _field_terms(
     dates, rest = extract_dates(text, language)
     for term in dates:
         yield _Occurrence(term, "date", field_weight)
+    has_cjk = _CJK_RE.search(rest) is not None
     for match in _TOKEN_RE.finditer(rest):
         token = match.group(0)
         if token[0].isdigit():
@@ -287,7 +294,7 @@ def _field_terms(
                     number_term(value * _scale_after(rest, match.end())), "number", field_weight
                 )
             continue
-        if _CJK_RE.search(token):
+        if has_cjk and _CJK_RE.search(token):
             # Ideographs and kana are written without spaces: overlapping character bigrams.
             chars = [c for c in token if _CJK_RE.match(c)]
             for i in range(max(1, len(chars) - 1)):

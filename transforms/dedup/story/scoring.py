@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Optional, Protocol
+from typing import NamedTuple, Optional, Protocol
 
 from transforms.dedup.story.settings import StoryFeatures
 
@@ -14,21 +14,43 @@ def idf_value(df: int, n_docs: int) -> float:
 
 
 class IdfTable:
-    """IDF of terms from document frequencies; a term missing from ``df`` occurs in one article."""
+    """IDF of terms from document frequencies; a term missing from ``df`` occurs in one article.
 
-    def __init__(self, df: Mapping[str, int], n_docs: int) -> None:
-        """Wrap document frequencies ``df`` over ``n_docs`` articles."""
+    Also keeps each article's IDF-weighted terms (``weighted``) once computed: a table lives for
+    one posting list or one article's candidates, so it is bounded by their size.
+    """
+
+    def __init__(
+        self, df: Mapping[str, int], n_docs: int, shared: Optional["IdfTable"] = None
+    ) -> None:
+        """Wrap document frequencies ``df`` over ``n_docs`` articles.
+
+        With ``shared`` (a table of the same ``df`` and ``n_docs``), reuse its IDF values: a new
+        table per posting list keeps its weighted terms apart but not the IDFs.
+        """
         self.df = df
         self.n_docs = max(1, n_docs)
-        self._cache: dict[str, float] = {}
+        self._cache: dict[str, float] = shared._cache if shared is not None else {}
+        self._rare = idf_value(1, self.n_docs)
+        self._weighted: dict[tuple[str, bool], Weighted] = {}
 
     def __call__(self, term: str) -> float:
         """IDF of ``term``."""
         value = self._cache.get(term)
         if value is None:
-            value = idf_value(self.df.get(term, 1), self.n_docs)
-            self._cache[term] = value
+            count = self.df.get(term)
+            if count is None:  # in one article: the same IDF for all of them, not cached
+                return self._rare
+            value = self._cache[term] = idf_value(count, self.n_docs)
         return value
+
+    def weighted(self, features: StoryFeatures, anchors_only: bool) -> "Weighted":
+        """``weighted_terms`` of an article, computed once per table."""
+        key = (features.article_id, anchors_only)
+        found = self._weighted.get(key)
+        if found is None:
+            found = self._weighted[key] = weighted_terms(features, self, anchors_only)
+        return found
 
 
 IdfFn = Callable[[str], float]
@@ -38,36 +60,49 @@ IdfFn = Callable[[str], float]
 ANCHOR_KINDS = ("e:", "n:", "d:")
 
 
-def comparable_terms(a: StoryFeatures, b: StoryFeatures) -> Callable[[str], bool]:
-    """Which terms a pair is compared on: all of them, or only anchors across languages."""
-    if a.language == b.language:
-        return lambda term: True
-    # Content words of two languages rarely coincide, so across languages they would only dilute
-    # the cosine (seed vs English wire report: 0.17 with them, 0.38 without).
-    return lambda term: term.startswith(ANCHOR_KINDS)
+class Weighted(NamedTuple):
+    """An article's comparable terms in order, each weight times IDF, and their squared norm."""
+
+    values: dict[str, float]
+    norm2: float
+
+
+def weighted_terms(features: StoryFeatures, idf: IdfFn, anchors_only: bool) -> Weighted:
+    """The terms a comparison reads (all, or names/numbers/dates only), weighted by IDF."""
+    values = {
+        t: w * idf(t)
+        for t, w in zip(features.terms, features.weights, strict=True)
+        if not anchors_only or t.startswith(ANCHOR_KINDS)
+    }
+    norm2 = 0.0
+    for value in values.values():
+        norm2 += value * value
+    return Weighted(values, norm2)
 
 
 def story_similarity(a: StoryFeatures, b: StoryFeatures, idf: IdfFn) -> float:
     """IDF-weighted cosine: sum(wa*wb*idf^2) / (|wa*idf| * |wb*idf|), anchors only across languages.
 
-    Same language: over all terms. Different languages: over names, numbers and dates only.
+    Same language: over all terms. Different languages: over names, numbers and dates only:
+    content words of two languages rarely coincide, so across languages they would only dilute
+    the cosine (seed vs English wire report: 0.17 with them, 0.38 without).
     """
-    keep = comparable_terms(a, b)
-    va = {t: w * idf(t) for t, w in zip(a.terms, a.weights, strict=True) if keep(t)}
+    anchors_only = a.language != b.language
+    if isinstance(idf, IdfTable):
+        wa, wb = idf.weighted(a, anchors_only), idf.weighted(b, anchors_only)
+    else:
+        wa, wb = weighted_terms(a, idf, anchors_only), weighted_terms(b, idf, anchors_only)
+    if len(wb.values) < len(wa.values):
+        wa, wb = wb, wa
     dot = 0.0
-    norm_b = 0.0
-    for term, weight in zip(b.terms, b.weights, strict=True):
-        if not keep(term):
-            continue
-        value = weight * idf(term)
-        norm_b += value * value
-        other = va.get(term)
-        if other is not None:
-            dot += other * value
-    norm_a = math.sqrt(sum(v * v for v in va.values()))
-    if dot <= 0.0 or norm_a == 0.0 or norm_b == 0.0:
+    other = wb.values
+    for term, value in wa.values.items():
+        found = other.get(term)
+        if found is not None:
+            dot += value * found
+    if dot <= 0.0 or wa.norm2 == 0.0 or wb.norm2 == 0.0:
         return 0.0
-    return dot / (norm_a * math.sqrt(norm_b))
+    return dot / math.sqrt(wa.norm2 * wb.norm2)
 
 
 def vector_cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -31,7 +31,7 @@ class StorySettings:
     # 0.08, 0.931 at 0.1 and 0.12, 0.929 at 0.15); split B held out (benchmarks/story_cv.py).
     threshold: float = 0.1
     # Weakest score across languages, where only names, numbers and dates are compared
-    # (``comparable_terms``). No labelled cross-language set exists here to tune it on: it is
+    # (``story_similarity``). No labelled cross-language set exists here to tune it on: it is
     # the same-language value, and the seed fixtures (id/en/ru) pass with margin for the
     # Indonesian-English pair only (0.39 vs controls at most 0.06; Russian-English 0.13).
     cross_language_threshold: float = 0.1
