@@ -59,12 +59,15 @@ $(AIRFLOW_STAMP): pyproject.toml
 airflow-check: $(AIRFLOW_STAMP)
 	$(AIRFLOW_VENV)/bin/pytest -q -p no:cacheprovider tests/pipelines/test_airflow_dag.py
 
-# Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the dedup size.
+# Side-by-side benchmarks (minutes; never part of `make test`). BENCH_N sets the near-duplicate
+# layer's size, BENCH_STORIES_N that of the whole DedupArticles (--layers all).
 BENCH_N ?= 100000
+BENCH_STORIES_N ?= 20000
 bench: $(STAMP)
 	$(PIP) install --quiet -e ".[test,dataflow,bench]"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
+	$(PY) benchmarks/dedup.py --layers all --n $(BENCH_STORIES_N)
 	$(PY) benchmarks/progress.py
 	$(PY) benchmarks/pipeline.py
 	$(MAKE) peers-venv
