@@ -691,3 +691,16 @@ def test_giveme5w1h_same_story_f1_beats_the_shingle_baseline():
     # cross-validated numbers, 0.844 and 0.903, come from benchmarks/story_cv.py.)
     held_out = event_split(a.event_id for a in load_labelled(directory))[1]
     assert evaluate_same_story(directory, events=held_out)["same_story"]["f1"] >= 0.85
+
+
+def test_packed_features_round_trip_exactly():
+    from transforms.dedup.story.edges import pack_features, unpack_features
+
+    features = StoryFeatures(
+        "a1", "2023-09-13T10:00:00Z", "id", ["d:09-13", "e:putin", "t:vosto"], [0.1, 0.7, 1 / 3]
+    )
+    assert unpack_features(pack_features(features)) == features
+    empty = StoryFeatures("a2", None, "und", [], [], [0.6, 0.8])
+    assert unpack_features(pack_features(empty)) == empty
+    with pytest.raises(ValueError, match="separator"):
+        pack_features(features._replace(terms=["e:bad\x1fterm"], weights=[1.0]))
