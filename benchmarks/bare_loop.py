@@ -95,14 +95,20 @@ def extract(job: tuple[str, str]) -> dict[str, Any]:
         elif _ENGINE == "newspaper4k":
             import newspaper
 
-            article = newspaper.Article(url)
+            # Images are not part of the record compared here, and fetching them needs the network.
+            article = newspaper.Article(url, fetch_images=False)
             article.download(input_html=html.decode("utf-8", "replace"))
             article.parse()
             text, title = article.text, article.title
             date = article.publish_date.isoformat() if article.publish_date else None
         else:
             from newsplease import NewsPlease
+            from newsplease.pipeline.extractor.extractors.newspaper_extractor import (
+                NewspaperExtractor,
+            )
 
+            # news-please parses with newspaper4k, which fetches images over the network.
+            NewspaperExtractor._article_kwargs = lambda self: {"fetch_images": False}
             article = NewsPlease.from_html(html.decode("utf-8", "replace"), url=url)
             text, title = article.maintext, article.title
             date = article.date_publish.isoformat() if article.date_publish else None
