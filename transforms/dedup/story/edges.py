@@ -98,7 +98,7 @@ class _Member(NamedTuple):
     """An article in a posting list: whether it is from this run, its time and id.
 
     Only the id travels through the posting lists (an article posts to up to 48 of them); its
-    features join the candidate pairs afterwards, once per pair (``_JoinFirstFn``).
+    features join the candidate pairs afterwards, once per pair (``JoinFirst``, ``JoinSecond``).
     """
 
     is_new: bool
