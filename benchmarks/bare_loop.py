@@ -66,6 +66,14 @@ def _init(engine: str) -> None:
     from langdetect import DetectorFactory
 
     DetectorFactory.seed = 0
+    if engine == "newsplease":
+        from newsplease.pipeline.extractor.extractors.newspaper_extractor import (
+            NewspaperExtractor,
+        )
+
+        # news-please parses with newspaper4k, which fetches images over the network; images
+        # are not part of the record compared here.
+        NewspaperExtractor._article_kwargs = lambda self: {"fetch_images": False}
 
 
 def _language(text: str) -> Optional[str]:
@@ -103,12 +111,7 @@ def extract(job: tuple[str, str]) -> dict[str, Any]:
             date = article.publish_date.isoformat() if article.publish_date else None
         else:
             from newsplease import NewsPlease
-            from newsplease.pipeline.extractor.extractors.newspaper_extractor import (
-                NewspaperExtractor,
-            )
 
-            # news-please parses with newspaper4k, which fetches images over the network.
-            NewspaperExtractor._article_kwargs = lambda self: {"fetch_images": False}
             article = NewsPlease.from_html(html.decode("utf-8", "replace"), url=url)
             text, title = article.maintext, article.title
             date = article.date_publish.isoformat() if article.date_publish else None

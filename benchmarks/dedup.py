@@ -93,19 +93,34 @@ def read_shard(path: str) -> Iterator[tuple[str, str]]:
         yield from zip(ids, texts, strict=True)
 
 
+def fn_api_pipeline(workers: int, mode: str) -> Any:
+    """A Beam pipeline on the FnApiRunner: in memory, or ``workers`` workers in ``mode``."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    flags = ["--runner=FnApiRunner"]
+    if mode != "in_memory":
+        flags += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
+    return beam.Pipeline(options=PipelineOptions(flags))
+
+
+def run_timed(p: Any, start: float) -> tuple[float, dict[str, int]]:
+    """Run the pipeline to the end: seconds since ``start`` and its committed counters."""
+    outcome = p.run()
+    outcome.wait_until_finish()
+    seconds = time.perf_counter() - start
+    return seconds, {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+
+
 def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
     """Child: NearDuplicateEdges on the FnApiRunner over the shards; edges to ``out``."""
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from transforms.dedup.near.edges import NearDuplicateEdges
 
     settings = NearDupSettings()
-    flags = ["--runner=FnApiRunner"]
-    if mode != "in_memory":
-        flags += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
     start = time.perf_counter()
-    p = beam.Pipeline(options=PipelineOptions(flags))
+    p = fn_api_pipeline(workers, mode)
     texts = (
         p
         | "Shards" >> beam.Create(shards_of(data))
@@ -123,10 +138,7 @@ def run_ours(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
         | "CountSignatures" >> beam.transforms.combiners.Count.Globally()
         | "WriteCount" >> beam.io.WriteToText(str(out / "signatures"))
     )
-    outcome = p.run()
-    outcome.wait_until_finish()
-    seconds = time.perf_counter() - start
-    counters = {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+    seconds, counters = run_timed(p, start)
     pairs = []
     for path in sorted(out.glob("edges*")):
         pairs += [line.split("\t")[:2] for line in path.read_text("utf-8").splitlines()]
@@ -154,15 +166,11 @@ def label_line(article: Any) -> str:
 def run_all(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
     """Child: the whole DedupArticles on the FnApiRunner over the article shards."""
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from transforms.dedup.articles import DedupArticles
 
-    flags = ["--runner=FnApiRunner"]
-    if mode != "in_memory":
-        flags += [f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
     start = time.perf_counter()
-    p = beam.Pipeline(options=PipelineOptions(flags))
+    p = fn_api_pipeline(workers, mode)
     articles = (
         p
         | "Shards" >> beam.Create(shards_of(data))
@@ -185,10 +193,7 @@ def run_all(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
             | f"Count{name}" >> beam.transforms.combiners.Count.Globally()
             | f"Write{name}" >> beam.io.WriteToText(str(out / name))
         )
-    outcome = p.run()
-    outcome.wait_until_finish()
-    seconds = time.perf_counter() - start
-    counters = {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+    seconds, counters = run_timed(p, start)
     labels = []
     for path in sorted(out.glob("labels*")):
         labels += [line.split("\t") for line in path.read_text("utf-8").splitlines()]

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -139,19 +139,40 @@ def build_shard(args: tuple[Path, Path, int, int, list[tuple[int, int]]]) -> lis
     return [{"a": name(i), "b": name(j), "jaccard": jaccard} for i, j, jaccard in truth]
 
 
-def build(corpus: Path, out: Path, n: int, seed: int = 0, processes: int = 2) -> dict:
-    """Write the shards and truth for n articles (skipped when already there); return the meta."""
-    meta = {"n": n, "seed": seed, "shard_size": SHARD_SIZE, "copy_share": COPY_SHARE}
+def cached_build(out: Path, meta: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The info of a corpus already built in ``out`` with ``meta``; else None, old shards gone."""
     meta_path = out / "meta.json"
     if meta_path.exists() and json.loads(meta_path.read_text())["build"] == meta:
         return dict(json.loads(meta_path.read_text()))
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("shard-*.parquet"):
         old.unlink()
-    plan = shard_plan(n)
+    return None
+
+
+def build_shards(
+    build_shard_fn: Callable[[Any], list[dict[str, Any]]],
+    corpus: Path,
+    out: Path,
+    seed: int,
+    plan: Sequence[Any],
+    processes: int,
+) -> list[dict[str, Any]]:
+    """Build every shard of ``plan`` in ``processes`` spawned processes; their truth rows."""
     jobs = [(corpus, out, seed, shard, plan) for shard in range(len(plan))]
     with get_context("spawn").Pool(processes) as pool:
-        truth = [row for rows in pool.map(build_shard, jobs) for row in rows]
+        return [row for rows in pool.map(build_shard_fn, jobs) for row in rows]
+
+
+def build(corpus: Path, out: Path, n: int, seed: int = 0, processes: int = 2) -> dict:
+    """Write the shards and truth for n articles (skipped when already there); return the meta."""
+    meta = {"n": n, "seed": seed, "shard_size": SHARD_SIZE, "copy_share": COPY_SHARE}
+    meta_path = out / "meta.json"
+    cached = cached_build(out, meta)
+    if cached is not None:
+        return cached
+    plan = shard_plan(n)
+    truth = build_shards(build_shard, corpus, out, seed, plan, processes)
     for row in truth:
         row["a"], row["b"] = sorted((row["a"], row["b"]))
     pq.write_table(pa.Table.from_pylist(truth), out / "truth.parquet")

@@ -33,7 +33,6 @@ import json
 import random
 import sys
 from collections.abc import Sequence
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Optional
 
@@ -43,7 +42,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from synthetic import LANGUAGES, WEIGHTS, build_command, load_pools  # noqa: E402
+from synthetic import (  # noqa: E402
+    LANGUAGES,
+    WEIGHTS,
+    build_command,
+    build_shards,
+    cached_build,
+    load_pools,
+)
 
 from evaluation.planted import plant_copy, split_sentences  # noqa: E402
 from transforms.core.records import SCHEMA_VERSION, Article  # noqa: E402
@@ -312,15 +318,11 @@ def build(corpus: Path, out: Path, n: int, seed: int = 0, processes: int = 2) ->
     """Write the shards and truth for n articles (skipped when already there); return the meta."""
     meta = {"n": n, "seed": seed, "shard_size": SHARD_SIZE, "kind": "stories-1"}
     meta_path = out / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text())["build"] == meta:
-        return dict(json.loads(meta_path.read_text()))
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("shard-*.parquet"):
-        old.unlink()
+    cached = cached_build(out, meta)
+    if cached is not None:
+        return cached
     plan = shard_plan(n)
-    jobs = [(corpus, out, seed, shard, plan) for shard in range(len(plan))]
-    with get_context("spawn").Pool(processes) as pool:
-        truth = [row for rows in pool.map(build_shard, jobs) for row in rows]
+    truth = build_shards(build_shard, corpus, out, seed, plan, processes)
     pq.write_table(pa.Table.from_pylist(truth), out / "truth.parquet")
     events = {row["event"] for row in truth}
     info = {
