@@ -169,6 +169,15 @@ def test_cross_script_names_meet_where_transliteration_agrees():
     assert "d:09-13" in korean.terms
 
 
+def test_digits_that_are_not_decimal_digits_are_read_as_letters_not_numbers():
+    # Ethiopic numerals (፩ኛ "1st", ፲፱ "19") are digits to str.isdigit() but not to the pattern's
+    # \d; they once reached int() and stopped the whole job. Superscripts and circled digits
+    # become digits under NFKC; Arabic-Indic and fullwidth digits are decimal digits.
+    features = story_features("ዙር ፩ኛ 5 ሰዎች", "x² ① ٣ ２０２３", "፲፱ ቀን", "am", None, "a")  # noqa: RUF001
+    assert {"n:1", "n:2", "n:3", "n:5", "n:2023"} <= set(features.terms)
+    assert not any(term.startswith("n:") and not term[2:].isascii() for term in features.terms)
+
+
 def test_names_are_capitalized_inside_sentences_and_never_lower_case():
     texts = (
         "Tourist Ship Strikes Highway Bridge in Germany",

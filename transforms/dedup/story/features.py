@@ -4,17 +4,15 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from functools import lru_cache
-from typing import NamedTuple, Optional
+from typing import Optional
 
 from anyascii import anyascii
 from stop_words import LANGUAGE_MAPPING, get_stop_words
 
 from transforms.dedup.story.settings import StoryFeatures, StorySettings
 
-# Letters (no digits or underscore), or digit groups with inner separators ("1.000,5").
-_TOKEN_RE = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*", re.UNICODE)
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORDISH_RE = re.compile(r"\w+", re.UNICODE)
 
@@ -46,19 +44,30 @@ _MONTH_INITIALS = "".join(sorted({c for name in _MONTH_WORDS for c in (name[0], 
 _MONTH_TOKEN = rf"(?=[{_MONTH_INITIALS}])(?P<month>(?:{_MONTH_ALT})[^\W\d_]*)\.?"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th|er|\.)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
+# Each pattern starts with a lookahead for its first character, which lets the regex engine skip
+# to the candidate positions instead of trying the lookbehind at every one (half the time or less).
 _DATE_PATTERNS = (
-    re.compile(r"(?<!\d)(?P<year>(?:19|20)\d\d)-(?P<month>[01]?\d)-(?P<day>[0-3]?\d)(?!\d)"),
     re.compile(
-        r"(?<![\d/.])(?P<a>[0-3]?\d)[/.](?P<b>[01]?\d)[/.](?P<year>(?:19|20)?\d\d)(?![\d/])"
+        r"(?=[12])(?<!\d)(?P<year>(?:19|20)\d\d)-(?P<month>[01]?\d)-(?P<day>[0-3]?\d)(?!\d)"
     ),
-    re.compile(rf"(?<![\w]){_DAY}\s+{_MONTH_TOKEN}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
-    re.compile(rf"(?<![\w]){_MONTH_TOKEN}\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
+    re.compile(
+        r"(?=\d)(?<![\d/.])(?P<a>[0-3]?\d)[/.](?P<b>[01]?\d)[/.](?P<year>(?:19|20)?\d\d)(?![\d/])"
+    ),
+    re.compile(rf"(?=\d)(?<![\w]){_DAY}\s+{_MONTH_TOKEN}(?:,?\s+{_YEAR})?(?!\w)", re.IGNORECASE),
+    # Month first: any word before a day, its month name checked afterwards (``_MONTH_PREFIX_RE``):
+    # the same matches as the month alternatives in the pattern, in less than half the time.
+    re.compile(
+        rf"(?=[{_MONTH_INITIALS}])(?<![\w])(?P<month>[^\W\d_]+)\.?\s+{_DAY}(?:,?\s+{_YEAR})?(?!\w)",
+        re.IGNORECASE,
+    ),
     # Korean, Chinese and Japanese: 2023년 9월 13일, 9月13日.
     re.compile(
         r"(?:(?P<year>(?:19|20)\d\d)\s*[년年]\s*)?"
         r"(?<!\d)(?P<month>[01]?\d)\s*[월月]\s*(?P<day>[0-3]?\d)\s*[일日]"
     ),
 )
+_MONTH_FIRST_DATE = 3  # the pattern whose word must start with a month name
+_MONTH_PREFIX_RE = re.compile(rf"(?:{_MONTH_ALT})", re.IGNORECASE)
 _CJK_DATE = 4  # the last pattern: it needs 月 or 월
 # Languages that write month/day/year in numeric dates (for ambiguous 9/10/2023).
 _MONTH_FIRST = frozenset({"en"})
@@ -240,6 +249,8 @@ def extract_dates(text: str, language: str) -> tuple[list[str], str]:
                 else:
                     month, day = first, second
             elif "month" in groups and groups["month"] and not groups["month"].isdigit():
+                if index == _MONTH_FIRST_DATE and not _MONTH_PREFIX_RE.match(groups["month"]):
+                    continue
                 month = _month_of(groups["month"])
                 day = int(groups["day"])
             else:
@@ -269,72 +280,106 @@ def _scale_after(text: str, end: int) -> int:
     return 1
 
 
-class _Occurrence(NamedTuple):
-    """One term seen in one field."""
+# The two kinds of token of a field: letter runs (no digits or underscore) and digit groups with
+# inner separators ("1.000,5"). Neither consumes a character the other could start with, so two
+# scans find the tokens one alternation would.
+_LETTERS_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*", re.UNICODE)
 
-    term: str
-    kind: str
-    field_weight: float
 
+def _add_field_terms(
+    raw: dict[str, float],
+    text: str,
+    language: str,
+    field_weight: float,
+    names: Collection[str],
+    kind_weight: dict[str, float],
+) -> None:
+    """Add the terms of one field to ``raw``: dates, numbers, then names and words.
 
-def _field_terms(
-    text: str, language: str, field_weight: float, names: Collection[str]
-) -> Iterator[_Occurrence]:
-    """Yield the terms of one field: dates, numbers, then names and words."""
+    Terms of different kinds never coincide, so reading each kind in its own pass adds every
+    term's occurrences in the order of the text, as one pass over all tokens would.
+    """
     dates, rest = extract_dates(text, language)
+    weight = field_weight * kind_weight["date"]
     for term in dates:
-        yield _Occurrence(term, "date", field_weight)
+        raw[term] += weight
+    weight = field_weight * kind_weight["number"]
+    for match in _NUMBER_RE.finditer(rest):
+        value = parse_number(match.group(0))
+        if value is not None:
+            raw[number_term(value * _scale_after(rest, match.end()))] += weight
+    name_weight = field_weight * kind_weight["name"]
+    word_weight = field_weight * kind_weight["word"]
     has_cjk = _CJK_RE.search(rest) is not None
-    for match in _TOKEN_RE.finditer(rest):
-        token = match.group(0)
-        if token[0].isdigit():
-            value = parse_number(token)
-            if value is not None:
-                yield _Occurrence(
-                    number_term(value * _scale_after(rest, match.end())), "number", field_weight
-                )
-            continue
+    for token in _LETTERS_RE.findall(rest):
         if has_cjk and _CJK_RE.search(token):
             # Ideographs and kana are written without spaces: overlapping character bigrams.
             chars = [c for c in token if _CJK_RE.match(c)]
             for i in range(max(1, len(chars) - 1)):
-                yield _Occurrence("t:" + "".join(chars[i : i + 2]), "word", field_weight)
+                raw["t:" + "".join(chars[i : i + 2])] += word_weight
             continue
-        for part in token.split("-"):
-            key = word_key(part, language)
-            if key is None:
-                continue
-            if key in names:
-                yield _Occurrence("e:" + key, "name", field_weight)
-            else:
-                yield _Occurrence("t:" + key, "word", field_weight)
+        key = word_key(token, language)
+        if key is None:
+            continue
+        if key in names:
+            raw["e:" + key] += name_weight
+        else:
+            raw["t:" + key] += word_weight
 
 
 # What may stand before the first word of a sentence (or of a quote, or a dateline's body).
 _SENTENCE_START_RE = re.compile(r"(?:^|[.!?:;\"'«»“”„(\[—–-])\s*$")  # noqa: RUF001
 
 
+def _is_word_char(char: str) -> bool:
+    """Whether ``char`` is one of ``\\w`` (what a word of ``_WORDISH_RE`` is made of)."""
+    return char.isalnum() or char == "_"
+
+
+def _mid_sentence(text: str, word: str) -> bool:
+    """Whether ``word`` occurs in ``text`` as a whole word somewhere other than a sentence start."""
+    size = len(word)
+    start = text.find(word)
+    while start >= 0:
+        end = start + size
+        whole = (start == 0 or not _is_word_char(text[start - 1])) and (
+            end == len(text) or not _is_word_char(text[end])
+        )
+        if whole and not _SENTENCE_START_RE.search(text[max(0, start - 4) : start]):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
 def name_keys(texts: Iterable[str]) -> frozenset[str]:
     """Keys of words capitalized inside a sentence and never written lower case: names, places."""
-    capitalized: set[str] = set()
     lowered: set[str] = set()
+    capitalized_words: list[tuple[str, set[str]]] = []
     for text in texts:
-        for match in _WORDISH_RE.finditer(text):
-            word = match.group(0)
-            if not word[0].isalpha():
+        upper: set[str] = set()
+        for word in set(_WORDISH_RE.findall(text)):
+            first = word[0]
+            if not first.isalpha():
                 continue
+            if first.islower():
+                key = token_key(word)
+                if key is not None:
+                    lowered.add(key)
+            elif first.isupper():
+                upper.add(word)
+        capitalized_words.append((text, upper))
+    capitalized: set[str] = set()
+    for text, upper in capitalized_words:
+        for word in sorted(upper):
             key = token_key(word)
-            if key is None:
+            if key is None or key in lowered or key in capitalized:
                 continue
-            if word[0].islower():
-                lowered.add(key)
             # A sentence's first word is capitalized whatever it is: it proves nothing.
-            elif word[0].isupper() and not _SENTENCE_START_RE.search(
-                text[max(0, match.start() - 4) : match.start()]
-            ):
+            if _mid_sentence(text, word):
                 capitalized.add(key)
     # Title case ("Tourist Ship Strikes Bridge") is undone by the lower-case "ship" of the body.
-    return frozenset(capitalized - lowered)
+    return frozenset(capitalized)
 
 
 def _split_body(text: str, lead_words: int, max_body_words: int) -> tuple[str, str]:
@@ -377,8 +422,7 @@ def story_features(
     for field_text, field_weight in fields:
         if not field_text:
             continue
-        for occ in _field_terms(field_text, language, field_weight, names):
-            raw[occ.term] += occ.field_weight * kind_weight[occ.kind]
+        _add_field_terms(raw, field_text, language, field_weight, names, kind_weight)
     # Sublinear in repetition: the tenth "Putin" adds less than the second.
     weighted = {term: math.log1p(value) for term, value in raw.items()}
     kept = sorted(weighted.items(), key=lambda kv: (-kv[1], kv[0]))[: settings.max_terms]
