@@ -1,7 +1,7 @@
 """Dedup at scale: the near-duplicate layer vs datasketch, or the whole ``DedupArticles``.
 
     python benchmarks/dedup.py --n 100000 [--skip-datasketch] [--repeat 1] [--workdir DIR]
-    python benchmarks/dedup.py --layers all --n 100000 [--repeat 1]
+    python benchmarks/dedup.py --layers all --n 100000 [--repeat 1] [--max-candidates 24,0]
 
 ``--layers all`` times the whole ``DedupArticles`` (URL, canonical URL, exact text,
 near-duplicate and same-story layers, canonical choice, story records, signatures) on the
@@ -10,7 +10,10 @@ outlets in several languages, with near, exact and same-URL copies. Quality at t
 against the planted truth: story pairwise precision/recall/F1 (every article of an event, its
 copies included, belongs to one story), and copies labelled (a planted copy labelled a
 duplicate; a report never labelled a duplicate of another event's article). Ends with
-``dedup_all_seconds``, ``dedup_all_peak_rss_gb``, ``dedup_all_articles_per_s``.
+``dedup_all_seconds``, ``dedup_all_peak_rss_gb``, ``dedup_all_articles_per_s`` (the first
+``--max-candidates`` value: the story layer's default unless given). With several values (0: no
+limit), each is a row, the runs interleaved, and ``dedup_all_seconds_max_candidates_<v>`` etc.
+follow for each.
 
 Default (``--layers near``):
 
@@ -64,6 +67,7 @@ from synthetic_stories import build as build_stories  # noqa: E402
 from evaluation.planted import pair_jaccards, score_edges  # noqa: E402
 from transforms.dedup.near.hashing import tokens  # noqa: E402
 from transforms.dedup.near.settings import NearDupSettings  # noqa: E402
+from transforms.dedup.story.settings import StorySettings  # noqa: E402
 
 
 def run_child(args: Sequence[str]) -> tuple[dict[str, Any], float]:
@@ -163,8 +167,10 @@ def label_line(article: Any) -> str:
     )
 
 
-def run_all(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
+def run_all(data: Path, out: Path, workers: int, mode: str, max_candidates: int) -> dict[str, Any]:
     """Child: the whole DedupArticles on the FnApiRunner over the article shards."""
+    from dataclasses import replace
+
     import apache_beam as beam
 
     from transforms.dedup.articles import DedupArticles
@@ -177,7 +183,8 @@ def run_all(data: Path, out: Path, workers: int, mode: str) -> dict[str, Any]:
         | "SpreadShards" >> beam.Reshuffle()
         | "ReadShards" >> beam.FlatMap(read_articles)
     )
-    result = articles | "DedupArticles" >> DedupArticles("bench")
+    story = replace(StorySettings(), max_candidates=max_candidates)
+    result = articles | "DedupArticles" >> DedupArticles("bench", story=story)
     _ = (
         result.articles
         | "FormatLabels" >> beam.Map(label_line)
@@ -238,42 +245,60 @@ def story_quality(data: Path, labels: Sequence[Sequence[str]]) -> dict[str, Any]
     }
 
 
-def main_all(args: argparse.Namespace) -> None:
-    """``--layers all``: build the story corpus, run DedupArticles, print the table."""
+def main_all(args: argparse.Namespace, settings: Sequence[int]) -> None:
+    """``--layers all``: build the story corpus, run DedupArticles per setting, print the table."""
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-stories-{args.n}"
     started = time.perf_counter()
     info = build_stories(args.corpus, workdir, args.n, args.seed)
     print(f"data: {json.dumps(info)} ({time.perf_counter() - started:.0f} s)", flush=True)
     child_args = ["--data", str(workdir), "--workers", str(args.workers), "--mode", args.mode]
-    runs = []
-    for _ in range(args.repeat):
-        result, peak = run_child(["--child", "all", *child_args])
-        runs.append((result, peak))
-        print(f"DedupArticles: {result['seconds']:.1f} s, peak {peak:.2f} GB", flush=True)
-    seconds = statistics.median(r["seconds"] for r, _ in runs)
-    peak = statistics.median(p for _, p in runs)
-    last = runs[-1][0]
-    scores = story_quality(workdir, last["labels"])
-    print(f"counters: {json.dumps(last['counters'])}")
-    print(f"counts: {json.dumps(last['counts'])}")
-    print(f"quality: {json.dumps(scores)}")
+    runs: dict[int, list[tuple[dict[str, Any], float]]] = {limit: [] for limit in settings}
+    for repeat in range(args.repeat):
+        # Alternate the order so that no setting always runs on a warmer machine.
+        for limit in settings if repeat % 2 == 0 else settings[::-1]:
+            result, peak = run_child(
+                ["--child", "all", *child_args, "--max-candidates", str(limit)]
+            )
+            runs[limit].append((result, peak))
+            print(
+                f"DedupArticles (max_candidates {limit}): {result['seconds']:.1f} s, "
+                f"peak {peak:.2f} GB",
+                flush=True,
+            )
     mode = "in_memory" if args.mode == "in_memory" else f"{args.mode} x{args.workers}"
+    rows = []
+    for limit, results in runs.items():
+        last = results[-1][0]
+        scores = story_quality(workdir, last["labels"])
+        print(f"max_candidates {limit} counters: {json.dumps(last['counters'])}")
+        print(f"max_candidates {limit} counts: {json.dumps(last['counts'])}")
+        print(f"max_candidates {limit} quality: {json.dumps(scores)}")
+        seconds = statistics.median(r["seconds"] for r, _ in results)
+        peak = statistics.median(p for _, p in results)
+        pairs = last["counters"].get("pairs_compared", 0)
+        rows.append((limit, seconds, peak, pairs, scores))
     print()
     print(
         f"n = {info['articles']:,} articles, {info['events']:,} events, {info['copies']:,} copies"
     )
-    print("| system | seconds | articles/s | peak RSS GB | story P / R / F1 | copies labelled |")
-    print("|---|---|---|---|---|---|")
     print(
-        f"| DedupArticles, all layers (FnApiRunner {mode}) | {seconds:.1f} "
-        f"| {info['articles'] / seconds:,.0f} | {peak:.2f} "
-        f"| {scores['story_precision']:.3f} / {scores['story_recall']:.3f} / "
-        f"{scores['story_f1']:.3f} | {scores['copies_labelled']:.3f} |"
+        "| system | seconds | articles/s | peak RSS GB | pairs compared | story P / R / F1 "
+        "| copies labelled |"
     )
+    print("|---|---|---|---|---|---|---|")
+    for limit, seconds, peak, pairs, scores in rows:
+        print(
+            f"| DedupArticles, all layers, max_candidates {limit or 'none'} (FnApiRunner {mode}) "
+            f"| {seconds:.1f} | {info['articles'] / seconds:,.0f} | {peak:.2f} | {pairs:,} "
+            f"| {scores['story_precision']:.3f} / {scores['story_recall']:.3f} / "
+            f"{scores['story_f1']:.3f} | {scores['copies_labelled']:.3f} |"
+        )
     print()
-    print(f"dedup_all_seconds: {seconds:.1f}")
-    print(f"dedup_all_peak_rss_gb: {peak:.2f}")
-    print(f"dedup_all_articles_per_s: {info['articles'] / seconds:.0f}")
+    for index, (limit, seconds, peak, _, _) in enumerate(rows):
+        suffix = "" if index == 0 else f"_max_candidates_{limit}"
+        print(f"dedup_all_seconds{suffix}: {seconds:.1f}")
+        print(f"dedup_all_peak_rss_gb{suffix}: {peak:.2f}")
+        print(f"dedup_all_articles_per_s{suffix}: {info['articles'] / seconds:.0f}")
 
 
 def run_datasketch(data: Path) -> dict[str, Any]:
@@ -344,7 +369,7 @@ def child_main(args: argparse.Namespace) -> None:
             result = run_ours(args.data, Path(out), args.workers, args.mode)
     elif args.child == "all":
         with tempfile.TemporaryDirectory(prefix="dedup-all-out-") as out:
-            result = run_all(args.data, Path(out), args.workers, args.mode)
+            result = run_all(args.data, Path(out), args.workers, args.mode, args.max_candidates)
     else:
         result = run_datasketch(args.data)
     Path(args.result).write_text(json.dumps(result))
@@ -369,15 +394,24 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument(
         "--layers", choices=["near", "all"], default="near", help="all: the whole DedupArticles"
     )
+    parser.add_argument(
+        "--max-candidates",
+        default=None,
+        help="--layers all: comma-separated StorySettings.max_candidates values (0: no limit)",
+    )
     parser.add_argument("--child", choices=["ours", "datasketch", "all"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
+        if args.max_candidates is None:
+            args.max_candidates = StorySettings().max_candidates
+        args.max_candidates = int(args.max_candidates)
         child_main(args)
         return
     if args.layers == "all":
-        main_all(args)
+        given = args.max_candidates or str(StorySettings().max_candidates)
+        main_all(args, [int(value) for value in given.split(",")])
         return
 
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-neardup-{args.n}"

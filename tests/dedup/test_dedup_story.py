@@ -26,8 +26,11 @@ from tests.conftest import FIXTURES, corpus_dir
 from transforms.dedup.story.edges import (
     SameStoryEdges,
     candidate_pairs,
+    evidence_of,
     keep_edge,
+    kept_candidates,
     neighbour_votes,
+    sum_evidence,
     time_buckets,
     vector_keys,
 )
@@ -482,6 +485,44 @@ def test_edges_are_ordered_unique_and_scored():
     with runner() as p:
         edges = p | beam.Create(articles) | SameStoryEdges(StorySettings(posting_cap=1))
         assert_that(edges, check)
+
+
+def test_candidates_per_article_are_those_with_the_most_shared_key_evidence():
+    candidates = [("a", 5, True), ("z", 9, True), ("b", 5, False), ("c", 1, True)]
+    # The two best by evidence, ties to the smaller id; pairs ordered; 0 keeps them all.
+    assert list(kept_candidates("m", candidates, 2)) == [(("m", "z"), True), (("a", "m"), True)]
+    assert len(list(kept_candidates("m", candidates, 0))) == 4
+    # Evidence is an integer (millionths of the key's IDF): a pair's sum is exact in any order
+    # and grouping of partial sums, so no run can rank two candidates differently.
+    rare, common = (
+        evidence_of("e:rare", {"e:common": 90}, 100),
+        evidence_of("e:common", {"e:common": 90}, 100),
+    )
+    assert isinstance(rare, int) and rare > common > 0
+    values = [(False, rare), (True, common), (False, 3)]
+    assert sum_evidence(values) == sum_evidence(values[::-1]) == (True, rare + common + 3)
+    assert sum_evidence([sum_evidence(values[:2]), values[2]]) == sum_evidence(values)
+
+
+def test_max_candidates_bounds_the_comparisons_and_the_story_stays_whole():
+    articles = [feats(f"n{i}", f"2017-12-27T0{i}:00:00Z", WIRE) for i in range(10)]
+
+    def one_story(edges: list[StoryEdge]) -> None:
+        if len(groups_of(edges, [a.article_id for a in articles])) != 1:
+            raise BeamAssertException(f"not one story: {edges}")
+
+    def compared(settings: StorySettings) -> int:
+        p = runner()
+        assert_that(p | beam.Create(articles) | SameStoryEdges(settings), one_story)
+        outcome = p.run()
+        outcome.wait_until_finish()
+        counters = {c.key.metric.name: c.committed for c in outcome.metrics().query()["counters"]}
+        return counters["pairs_compared"]
+
+    assert compared(StorySettings(max_candidates=0)) == 45
+    # Each article keeps its two candidates with the most evidence (all equal here: the two
+    # smallest other ids); a pair kept by either end is compared once: 3 + 2 * 7 pairs.
+    assert compared(StorySettings(max_candidates=2)) == 17
 
 
 def test_a_weakly_similar_hub_joins_one_event_not_both():

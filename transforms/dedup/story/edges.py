@@ -42,7 +42,7 @@ from apache_beam.pvalue import AsDict, AsSingleton, PCollection
 from apache_beam.transforms import combiners
 
 from transforms.core.timeutil import parse_iso
-from transforms.dedup.story.scoring import IdfFn, IdfTable, StoryScorer, TermScorer
+from transforms.dedup.story.scoring import IdfFn, IdfTable, StoryScorer, TermScorer, idf_value
 from transforms.dedup.story.settings import STAGE, StoryEdge, StoryFeatures, StorySettings
 
 
@@ -189,7 +189,7 @@ def posting_pairs(
 
 
 class _PostingPairsFn(beam.DoFn):
-    """A posting list's candidate pairs (``posting_pairs``), counting the capped lists."""
+    """A posting list's candidate pairs (``posting_pairs``) with the IDF of the list's term."""
 
     def __init__(self, settings: StorySettings) -> None:
         """Keep the settings and declare the counter."""
@@ -197,16 +197,55 @@ class _PostingPairsFn(beam.DoFn):
         self.capped = Metrics.counter(STAGE, "posting_lists_capped")
 
     def process(
-        self, element: tuple[tuple[bool, int, str], Iterable[_Member]]
-    ) -> Iterator[tuple[tuple[str, str], bool]]:
-        """Yield ``((a, b), near)`` for the list's pairs within its reach."""
-        (near_list, bucket, _), grouped = element
+        self,
+        element: tuple[tuple[bool, int, str], Iterable[_Member]],
+        df: Mapping[str, int],
+        n_docs: int,
+    ) -> Iterator[tuple[tuple[str, str], tuple[bool, int]]]:
+        """Yield ``((a, b), (near, evidence))`` for the list's pairs within its reach."""
+        (near_list, bucket, term), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
             return
         if len(members) > self.settings.posting_cap + 1:
             self.capped.inc()
-        yield from posting_pairs(near_list, bucket, members, self.settings)
+        evidence = evidence_of(term, df, n_docs)
+        for pair, near in posting_pairs(near_list, bucket, members, self.settings):
+            yield pair, (near, evidence)
+
+
+def evidence_of(term: str, df: Mapping[str, int], n_docs: int) -> int:
+    """What sharing a key says about a pair: the key term's IDF, in millionths.
+
+    An integer, so that a pair's sum is exact in any order of combining (floats are not
+    associative, and a last-bit difference could reorder two candidates between runs).
+    """
+    return round(idf_value(df.get(term, 1), n_docs) * 1_000_000)
+
+
+def sum_evidence(values: Iterable[tuple[bool, int]]) -> tuple[bool, int]:
+    """Combine a pair's (near, evidence) over the keys it shares: the summed evidence.
+
+    ``near`` is a property of the pair (its time gap), the same from every key.
+    """
+    near = False
+    total = 0
+    for near_value, evidence in values:
+        near = near or near_value
+        total += evidence
+    return near, total
+
+
+def kept_candidates(
+    article_id: str, candidates: Iterable[tuple[str, int, bool]], limit: int
+) -> Iterator[tuple[tuple[str, str], bool]]:
+    """The ``limit`` candidates of an article with the most evidence (all when ``limit`` is 0).
+
+    Ties go to the smaller id, so the choice does not depend on the order of arrival.
+    """
+    ranked = sorted(candidates, key=lambda c: (-c[1], c[0]))
+    for other, _, near in ranked[:limit] if limit else ranked:
+        yield (article_id, other) if article_id < other else (other, article_id), near
 
 
 # Separates the terms of a packed article (terms are letters, digits and ``:``, never controls).
@@ -392,12 +431,29 @@ class SameStoryEdges(beam.PTransform):
             | "KeepSharedTerms" >> beam.Filter(lambda kv: kv[1] >= 2)
         )
         n_docs = articles | "CountArticles" >> combiners.Count.Globally()
+        limit = self.settings.max_candidates
         pairs = (
             articles
             | "PostKeys" >> beam.ParDo(_PostKeysFn(self.settings), AsDict(df), AsSingleton(n_docs))
             | "GroupPostings" >> beam.GroupByKey()
-            | "PostingPairs" >> beam.ParDo(_PostingPairsFn(self.settings))
-            # The same pair may share several keys: compare it once.
+            | (
+                "PostingPairs"
+                >> beam.ParDo(_PostingPairsFn(self.settings), AsDict(df), AsSingleton(n_docs))
+            )
+            # The same pair may share several keys: compare it once, with their summed evidence.
+            | "PairEvidence" >> beam.CombinePerKey(sum_evidence)
+            | (
+                "ByEndForCandidates"
+                >> beam.FlatMap(
+                    lambda kv: [
+                        (kv[0][0], (kv[0][1], kv[1][1], kv[1][0])),
+                        (kv[0][1], (kv[0][0], kv[1][1], kv[1][0])),
+                    ]
+                )
+            )
+            | "GroupCandidates" >> beam.GroupByKey()
+            | "KeepCandidates" >> beam.FlatMap(lambda kv: kept_candidates(kv[0], kv[1], limit))
+            # A pair that both ends keep comes twice.
             | "DistinctPairs" >> beam.Distinct()
         )
         by_id = articles | "KeyFeatures" >> beam.Map(lambda e: (e[1].article_id, e))
