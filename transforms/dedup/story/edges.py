@@ -11,8 +11,11 @@ Candidates come from an inverted index: every article posts its most distinctive
 times IDF) under ``(time bucket, term)`` keys; a ``GroupByKey`` gathers each posting list, capped so
 that a hot term costs at most ``posting_cap`` comparisons per member. Nothing compares all pairs.
 Posting lists carry article ids only: the candidate pairs are made distinct (a pair sharing several
-keys is compared once) and then joined with both articles' features (two ``CoGroupByKey``s), so
-an article's features travel once per candidate pair, not once per key it posts.
+keys is compared once, with the summed IDF of the keys it shares as its evidence), each article
+keeps its ``max_candidates`` candidates with the most evidence (a pair is compared when either end
+keeps it, so the comparisons grow linearly with the articles, not with their density), and the
+pairs are then joined with both articles' features (two ``CoGroupByKey``s), so an article's
+features travel once per candidate pair, not once per key it posts.
 Pairs beyond the window (up to ``far_window_hours``) come from a second index of the same terms with
 longer buckets. Document frequencies are a Beam combine passed as a side input. An edge is kept when
 it is strong, or when it clears a lower threshold and is among the ``top_k`` best edges of an end
