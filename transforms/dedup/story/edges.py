@@ -221,7 +221,8 @@ def evidence_of(term: str, df: Mapping[str, int], n_docs: int) -> int:
     """What sharing a key says about a pair: the key term's IDF, in millionths.
 
     An integer, so that a pair's sum is exact in any order of combining (floats are not
-    associative, and a last-bit difference could reorder two candidates between runs).
+    associative, and a last-bit difference could reorder two candidates between runs). A key
+    missing from ``df`` (a SimHash band of the vectors) counts as a term of one article: rare.
     """
     return round(idf_value(df.get(term, 1), n_docs) * 1_000_000)
 
