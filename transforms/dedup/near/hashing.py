@@ -25,8 +25,12 @@ _NOT_WORD, _WORD, _CJK = 0, 1, 2
 _TOKEN_BASE = 0x9E3779B97F4A7C15
 _TOKEN_BASE_INV = pow(_TOKEN_BASE, -1, 1 << 64)
 _SHINGLE_MUL = U64(0xBF58476D1CE4E5B9)
-# Texts are hashed in chunks of about this many characters so the power tables stay small.
-_CHUNK_CHARS = 1 << 22
+# Texts are hashed in chunks of about this many characters, so that the power tables (16 bytes
+# per character) and each chunk's arrays (about 40 bytes per character, alive only while it is
+# hashed) stay small: 4 MB of tables at 2**18, where 2**22 held 64 MB in every worker and
+# another ~150 MB per chunk. A chunk is still dozens of articles, so numpy's per-call cost
+# stays out of the profile; a longer text gets a chunk of its own.
+_CHUNK_CHARS = 1 << 18
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
