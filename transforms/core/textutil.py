@@ -9,7 +9,6 @@ from typing import Optional
 import lxml.html
 from lxml import etree
 
-_WS_RE = re.compile(r"\s+")
 # Ideographs and kana are written without spaces: count each as a word so CJK pages are not all
 # "too short". Hangul is spaced and falls under \w+.
 _WORD_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
@@ -17,7 +16,8 @@ _WORD_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[
 
 def collapse_ws(text: Optional[str]) -> str:
     """Collapse runs of whitespace to single spaces and strip the ends."""
-    return _WS_RE.sub(" ", text or "").strip()
+    # The same as substituting \s+ and stripping (both use Unicode's whitespace test), faster.
+    return " ".join(text.split()) if text else ""
 
 
 def html_fragment_to_text(fragment: Optional[str]) -> str:
