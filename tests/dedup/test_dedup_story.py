@@ -30,7 +30,9 @@ from transforms.dedup.story.edges import (
     keep_edge,
     kept_candidates,
     neighbour_votes,
-    sum_evidence,
+    posting_candidates,
+    posting_pairs,
+    summed_evidence,
     time_buckets,
     vector_keys,
 )
@@ -499,9 +501,38 @@ def test_candidates_per_article_are_those_with_the_most_shared_key_evidence():
         evidence_of("e:common", {"e:common": 90}, 100),
     )
     assert isinstance(rare, int) and rare > common > 0
-    values = [(False, rare), (True, common), (False, 3)]
-    assert sum_evidence(values) == sum_evidence(values[::-1]) == (True, rare + common + 3)
-    assert sum_evidence([sum_evidence(values[:2]), values[2]]) == sum_evidence(values)
+    lists = [(rare, [], ["x"]), (common, ["x", "y"], []), (3, ["x"], [])]
+    expected = sorted([("x", rare + common + 3, True), ("y", common, True)])
+    assert sorted(summed_evidence(lists)) == sorted(summed_evidence(lists[::-1])) == expected
+
+
+def test_each_end_of_a_pair_sums_the_same_evidence_over_the_lists_they_share():
+    from transforms.dedup.story.edges import _Member
+
+    settings = StorySettings(window_hours=24.0, far_window_hours=240.0, posting_cap=2)
+    hours = [0.0, 1.0, 2.0, 3.0, 30.0, 31.0]
+    members = [_Member(i != 5, h, f"a{i}") for i, h in enumerate(hours)]
+    lists = [
+        (True, 0, members, 7),
+        (True, 1, members, 13),
+        (True, 0, members[:4], 5),
+        (False, 0, members, 11),
+    ]
+    pair_total: dict[tuple[str, str], int] = {}
+    pair_near: dict[tuple[str, str], bool] = {}
+    per_article: dict[str, list[tuple[int, list[str], list[str]]]] = {}
+    for near_list, bucket, listed, evidence in lists:
+        for pair, near in posting_pairs(near_list, bucket, listed, settings):
+            pair_total[pair] = pair_total.get(pair, 0) + evidence
+            pair_near[pair] = near
+        for article_id, told in posting_candidates(near_list, bucket, listed, settings, evidence):
+            per_article.setdefault(article_id, []).append(told)
+    assert pair_total and not all(pair_near.values())  # near and far pairs both occur
+    for article_id, told in per_article.items():
+        for other, total, near in summed_evidence(told):
+            pair = (article_id, other) if article_id < other else (other, article_id)
+            assert (total, near) == (pair_total[pair], pair_near[pair])
+    assert sum(len(summed_evidence(t)) for t in per_article.values()) == 2 * len(pair_total)
 
 
 def test_max_candidates_bounds_the_comparisons_and_the_story_stays_whole():

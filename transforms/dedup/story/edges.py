@@ -191,8 +191,38 @@ def posting_pairs(
         yield (a, b), gap <= settings.window_hours
 
 
-class _PostingPairsFn(beam.DoFn):
-    """A posting list's candidate pairs (``posting_pairs``) with the IDF of the list's term."""
+# One posting list's word on one of its members: (the list's evidence, the members it pairs
+# with within the window, those it pairs with beyond it).
+ListCandidates = tuple[int, list[str], list[str]]
+
+
+def posting_candidates(
+    near_list: bool,
+    bucket: int,
+    members: Sequence[_Member],
+    settings: StorySettings,
+    evidence: int,
+) -> Iterator[tuple[str, ListCandidates]]:
+    """``posting_pairs`` told to each end: ``(article_id, (evidence, near ids, far ids))``.
+
+    One record per member and list instead of one per pair and list: both ends of a pair get it
+    from every list they share, so each end's sum over its records is the pair's evidence.
+    """
+    near_others: dict[str, list[str]] = {}
+    far_others: dict[str, list[str]] = {}
+    for (a, b), near in posting_pairs(near_list, bucket, members, settings):
+        others = near_others if near else far_others
+        others.setdefault(a, []).append(b)
+        others.setdefault(b, []).append(a)
+    for article_id in sorted(near_others.keys() | far_others.keys()):
+        yield (
+            article_id,
+            (evidence, near_others.get(article_id, []), far_others.get(article_id, [])),
+        )
+
+
+class _PostingCandidatesFn(beam.DoFn):
+    """A posting list's candidates (``posting_candidates``) with the IDF of the list's term."""
 
     def __init__(self, settings: StorySettings) -> None:
         """Keep the settings and declare the counter."""
@@ -204,8 +234,8 @@ class _PostingPairsFn(beam.DoFn):
         element: tuple[tuple[bool, int, str], Iterable[_Member]],
         df: Mapping[str, int],
         n_docs: int,
-    ) -> Iterator[tuple[tuple[str, str], tuple[bool, int]]]:
-        """Yield ``((a, b), (near, evidence))`` for the list's pairs within its reach."""
+    ) -> Iterator[tuple[str, ListCandidates]]:
+        """Yield ``(article_id, (evidence, near ids, far ids))`` for the list's members."""
         (near_list, bucket, term), grouped = element
         members = list(grouped)
         if not any(m.is_new for m in members):
@@ -213,8 +243,7 @@ class _PostingPairsFn(beam.DoFn):
         if len(members) > self.settings.posting_cap + 1:
             self.capped.inc()
         evidence = evidence_of(term, df, n_docs)
-        for pair, near in posting_pairs(near_list, bucket, members, self.settings):
-            yield pair, (near, evidence)
+        yield from posting_candidates(near_list, bucket, members, self.settings, evidence)
 
 
 def evidence_of(term: str, df: Mapping[str, int], n_docs: int) -> int:
@@ -227,17 +256,20 @@ def evidence_of(term: str, df: Mapping[str, int], n_docs: int) -> int:
     return round(idf_value(df.get(term, 1), n_docs) * 1_000_000)
 
 
-def sum_evidence(values: Iterable[tuple[bool, int]]) -> tuple[bool, int]:
-    """Combine a pair's (near, evidence) over the keys it shares: the summed evidence.
+def summed_evidence(lists: Iterable[ListCandidates]) -> list[tuple[str, int, bool]]:
+    """An article's candidates over all the lists it is in: ``(other, summed evidence, near)``.
 
-    ``near`` is a property of the pair (its time gap), the same from every key.
+    ``near`` is a property of the pair (its time gap), the same from every list.
     """
-    near = False
-    total = 0
-    for near_value, evidence in values:
-        near = near or near_value
-        total += evidence
-    return near, total
+    totals: dict[str, int] = {}
+    near: set[str] = set()
+    for evidence, near_others, far_others in lists:
+        for other in near_others:
+            totals[other] = totals.get(other, 0) + evidence
+        near.update(near_others)
+        for other in far_others:
+            totals[other] = totals.get(other, 0) + evidence
+    return [(other, total, other in near) for other, total in totals.items()]
 
 
 def kept_candidates(
@@ -441,22 +473,18 @@ class SameStoryEdges(beam.PTransform):
             | "PostKeys" >> beam.ParDo(_PostKeysFn(self.settings), AsDict(df), AsSingleton(n_docs))
             | "GroupPostings" >> beam.GroupByKey()
             | (
-                "PostingPairs"
-                >> beam.ParDo(_PostingPairsFn(self.settings), AsDict(df), AsSingleton(n_docs))
+                "PostingCandidates"
+                >> beam.ParDo(
+                    _PostingCandidatesFn(self.settings), AsDict(df), AsSingleton(n_docs)
+                ).with_output_types(tuple[str, ListCandidates])
             )
-            # The same pair may share several keys: compare it once, with their summed evidence.
-            | "PairEvidence" >> beam.CombinePerKey(sum_evidence)
-            | (
-                "ByEndForCandidates"
-                >> beam.FlatMap(
-                    lambda kv: [
-                        (kv[0][0], (kv[0][1], kv[1][1], kv[1][0])),
-                        (kv[0][1], (kv[0][0], kv[1][1], kv[1][0])),
-                    ]
-                )
-            )
+            # The same pair may share several keys: it is compared once, with their summed
+            # evidence, which each end adds up over the lists it is in.
             | "GroupCandidates" >> beam.GroupByKey()
-            | "KeepCandidates" >> beam.FlatMap(lambda kv: kept_candidates(kv[0], kv[1], limit))
+            | (
+                "KeepCandidates"
+                >> beam.FlatMap(lambda kv: kept_candidates(kv[0], summed_evidence(kv[1]), limit))
+            )
             # A pair that both ends keep comes twice.
             | "DistinctPairs" >> beam.Distinct()
         )
