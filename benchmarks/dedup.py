@@ -2,6 +2,7 @@
 
     python benchmarks/dedup.py --n 100000 [--skip-datasketch] [--repeat 1] [--workdir DIR]
     python benchmarks/dedup.py --layers all --n 100000 [--repeat 1] [--max-candidates 24,0]
+        [--posting-cap 64,16]
 
 ``--layers all`` times the whole ``DedupArticles`` (URL, canonical URL, exact text,
 near-duplicate and same-story layers, canonical choice, story records, signatures) on the
@@ -11,9 +12,9 @@ against the planted truth: story pairwise precision/recall/F1 (every article of 
 copies included, belongs to one story), and copies labelled (a planted copy labelled a
 duplicate; a report never labelled a duplicate of another event's article). Ends with
 ``dedup_all_seconds``, ``dedup_all_peak_rss_gb``, ``dedup_all_articles_per_s`` (the first
-``--max-candidates`` value: the story layer's default unless given). With several values (0: no
-limit), each is a row, the runs interleaved, and ``dedup_all_seconds_max_candidates_<v>`` etc.
-follow for each.
+``--max-candidates`` and ``--posting-cap`` values: the story layer's defaults unless given). With
+several values (max_candidates 0: no limit), every combination is a row, the runs interleaved,
+and ``dedup_all_seconds_max_candidates_<v>_posting_cap_<c>`` etc. follow for each.
 
 Default (``--layers near``):
 
@@ -167,7 +168,9 @@ def label_line(article: Any) -> str:
     )
 
 
-def run_all(data: Path, out: Path, workers: int, mode: str, max_candidates: int) -> dict[str, Any]:
+def run_all(
+    data: Path, out: Path, workers: int, mode: str, max_candidates: int, posting_cap: int
+) -> dict[str, Any]:
     """Child: the whole DedupArticles on the FnApiRunner over the article shards."""
     from dataclasses import replace
 
@@ -183,7 +186,7 @@ def run_all(data: Path, out: Path, workers: int, mode: str, max_candidates: int)
         | "SpreadShards" >> beam.Reshuffle()
         | "ReadShards" >> beam.FlatMap(read_articles)
     )
-    story = replace(StorySettings(), max_candidates=max_candidates)
+    story = replace(StorySettings(), max_candidates=max_candidates, posting_cap=posting_cap)
     result = articles | "DedupArticles" >> DedupArticles("bench", story=story)
     _ = (
         result.articles
@@ -209,6 +212,12 @@ def run_all(data: Path, out: Path, workers: int, mode: str, max_candidates: int)
         for name in ("stories", "signatures", "filtered")
     }
     return {"seconds": seconds, "labels": labels, "counts": counts, "counters": counters}
+
+
+def setting_name(setting: tuple[int, int]) -> str:
+    """How a row names its ``(max_candidates, posting_cap)``."""
+    limit, cap = setting
+    return f"max_candidates {limit or 'none'}, posting_cap {cap}"
 
 
 def pairs_within(sizes: Iterable[int]) -> int:
@@ -245,38 +254,42 @@ def story_quality(data: Path, labels: Sequence[Sequence[str]]) -> dict[str, Any]
     }
 
 
-def main_all(args: argparse.Namespace, settings: Sequence[int]) -> None:
-    """``--layers all``: build the story corpus, run DedupArticles per setting, print the table."""
+def main_all(args: argparse.Namespace, settings: Sequence[tuple[int, int]]) -> None:
+    """``--layers all``: build the story corpus, run DedupArticles per setting, print the table.
+
+    A setting is ``(max_candidates, posting_cap)``.
+    """
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-stories-{args.n}"
     started = time.perf_counter()
     info = build_stories(args.corpus, workdir, args.n, args.seed)
     print(f"data: {json.dumps(info)} ({time.perf_counter() - started:.0f} s)", flush=True)
     child_args = ["--data", str(workdir), "--workers", str(args.workers), "--mode", args.mode]
-    runs: dict[int, list[tuple[dict[str, Any], float]]] = {limit: [] for limit in settings}
+    runs: dict[tuple[int, int], list[tuple[dict[str, Any], float]]] = {s: [] for s in settings}
     for repeat in range(args.repeat):
         # Alternate the order so that no setting always runs on a warmer machine.
-        for limit in settings if repeat % 2 == 0 else settings[::-1]:
-            result, peak = run_child(
-                ["--child", "all", *child_args, "--max-candidates", str(limit)]
-            )
-            runs[limit].append((result, peak))
+        for setting in settings if repeat % 2 == 0 else settings[::-1]:
+            limit, cap = setting
+            choice = ["--max-candidates", str(limit), "--posting-cap", str(cap)]
+            result, peak = run_child(["--child", "all", *child_args, *choice])
+            runs[setting].append((result, peak))
             print(
-                f"DedupArticles (max_candidates {limit}): {result['seconds']:.1f} s, "
+                f"DedupArticles ({setting_name(setting)}): {result['seconds']:.1f} s, "
                 f"peak {peak:.2f} GB",
                 flush=True,
             )
     mode = "in_memory" if args.mode == "in_memory" else f"{args.mode} x{args.workers}"
     rows = []
-    for limit, results in runs.items():
+    for setting, results in runs.items():
         last = results[-1][0]
         scores = story_quality(workdir, last["labels"])
-        print(f"max_candidates {limit} counters: {json.dumps(last['counters'])}")
-        print(f"max_candidates {limit} counts: {json.dumps(last['counts'])}")
-        print(f"max_candidates {limit} quality: {json.dumps(scores)}")
+        name = setting_name(setting)
+        print(f"{name} counters: {json.dumps(last['counters'])}")
+        print(f"{name} counts: {json.dumps(last['counts'])}")
+        print(f"{name} quality: {json.dumps(scores)}")
         seconds = statistics.median(r["seconds"] for r, _ in results)
         peak = statistics.median(p for _, p in results)
         pairs = last["counters"].get("pairs_compared", 0)
-        rows.append((limit, seconds, peak, pairs, scores))
+        rows.append((setting, seconds, peak, pairs, scores))
     print()
     print(
         f"n = {info['articles']:,} articles, {info['events']:,} events, {info['copies']:,} copies"
@@ -286,16 +299,16 @@ def main_all(args: argparse.Namespace, settings: Sequence[int]) -> None:
         "| copies labelled |"
     )
     print("|---|---|---|---|---|---|---|")
-    for limit, seconds, peak, pairs, scores in rows:
+    for setting, seconds, peak, pairs, scores in rows:
         print(
-            f"| DedupArticles, all layers, max_candidates {limit or 'none'} (FnApiRunner {mode}) "
+            f"| DedupArticles, all layers, {setting_name(setting)} (FnApiRunner {mode}) "
             f"| {seconds:.1f} | {info['articles'] / seconds:,.0f} | {peak:.2f} | {pairs:,} "
             f"| {scores['story_precision']:.3f} / {scores['story_recall']:.3f} / "
             f"{scores['story_f1']:.3f} | {scores['copies_labelled']:.3f} |"
         )
     print()
-    for index, (limit, seconds, peak, _, _) in enumerate(rows):
-        suffix = "" if index == 0 else f"_max_candidates_{limit}"
+    for index, (setting, seconds, peak, _, _) in enumerate(rows):
+        suffix = "" if index == 0 else f"_max_candidates_{setting[0]}_posting_cap_{setting[1]}"
         print(f"dedup_all_seconds{suffix}: {seconds:.1f}")
         print(f"dedup_all_peak_rss_gb{suffix}: {peak:.2f}")
         print(f"dedup_all_articles_per_s{suffix}: {info['articles'] / seconds:.0f}")
@@ -369,7 +382,9 @@ def child_main(args: argparse.Namespace) -> None:
             result = run_ours(args.data, Path(out), args.workers, args.mode)
     elif args.child == "all":
         with tempfile.TemporaryDirectory(prefix="dedup-all-out-") as out:
-            result = run_all(args.data, Path(out), args.workers, args.mode, args.max_candidates)
+            result = run_all(
+                args.data, Path(out), args.workers, args.mode, args.max_candidates, args.posting_cap
+            )
     else:
         result = run_datasketch(args.data)
     Path(args.result).write_text(json.dumps(result))
@@ -399,6 +414,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         default=None,
         help="--layers all: comma-separated StorySettings.max_candidates values (0: no limit)",
     )
+    parser.add_argument(
+        "--posting-cap",
+        default=None,
+        help="--layers all: comma-separated StorySettings.posting_cap values (rows: every pair)",
+    )
     parser.add_argument("--child", choices=["ours", "datasketch", "all"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -407,11 +427,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if args.max_candidates is None:
             args.max_candidates = StorySettings().max_candidates
         args.max_candidates = int(args.max_candidates)
+        args.posting_cap = int(args.posting_cap or StorySettings().posting_cap)
         child_main(args)
         return
     if args.layers == "all":
-        given = args.max_candidates or str(StorySettings().max_candidates)
-        main_all(args, [int(value) for value in given.split(",")])
+        limits = args.max_candidates or str(StorySettings().max_candidates)
+        caps = args.posting_cap or str(StorySettings().posting_cap)
+        main_all(
+            args,
+            [(int(limit), int(cap)) for limit in limits.split(",") for cap in caps.split(",")],
+        )
         return
 
     workdir = args.workdir or Path(tempfile.gettempdir()) / f"newsbeam-neardup-{args.n}"
