@@ -351,3 +351,22 @@ def test_a_later_run_dedups_against_the_earlier_one(tmp_path):
     # the story's row of run 2 has one member more: the copy joined it, nothing else changed
     (first, second) = stories
     assert (first[2], second[2]) == ("day1", "day2") and second[1] == first[1] + 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "spread"),
+    [
+        (["--runner=FnApiRunner"], False),
+        (["--runner=FnApiRunner", "--direct_num_workers=2"], True),
+        (["--runner=DirectRunner", "--direct_num_workers=0"], True),  # 0: one per core
+        (["--runner=DataflowRunner"], True),
+        (["--runner=PortableRunner"], True),
+        (["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"], False),
+    ],
+)
+def test_pages_are_spread_over_workers_unless_one_worker_runs_in_process(flags, spread):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.ingest import spreads_pages
+
+    assert spreads_pages(PipelineOptions(flags)) is spread
