@@ -370,3 +370,45 @@ def test_pages_are_spread_over_workers_unless_one_worker_runs_in_process(flags, 
     from pipelines.ingest import spreads_pages
 
     assert spreads_pages(PipelineOptions(flags)) is spread
+
+
+def test_options_views_are_made_once_and_stay_live_and_the_graph_is_unchanged(tmp_path):
+    import pickle
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import (
+        PipelineOptions,
+        StandardOptions,
+        TypeOptions,
+    )
+
+    from pipelines.ingest import build_pipeline
+    from pipelines.ingest_job import job_from_args, parse_args, pipeline_options
+
+    argv = ["--outlets", str(DEMO / "outlets.yaml"), "--replay", str(DEMO / "recording")]
+    argv += ["--output", str(tmp_path), "--run_id", "views", "--runner", "FnApiRunner"]
+    args, beam_args = parse_args(argv)
+    options = pipeline_options(beam_args)
+    assert options.view_as(TypeOptions) is options.view_as(TypeOptions)
+    # A change through one view is seen by every view, cached or new, and by the whole.
+    options.view_as(StandardOptions).streaming = True
+    assert options.view_as(StandardOptions).streaming is True
+    assert PipelineOptions.view_as(options, StandardOptions).streaming is True
+    assert options.get_all_options()["streaming"] is True
+    options.view_as(StandardOptions).streaming = False
+    copy = pickle.loads(pickle.dumps(options))
+    assert "_views" not in copy.__dict__
+    assert copy.get_all_options() == options.get_all_options()
+
+    def graph(opts: PipelineOptions) -> tuple[list[str], list[str]]:
+        p = beam.Pipeline(options=opts)
+        build_pipeline(p, job_from_args(args))
+        proto = p.to_runner_api()
+        names = sorted(t.unique_name for t in proto.components.transforms.values())
+        coders = sorted(
+            f"{pc.unique_name}={proto.components.coders[pc.coder_id].spec.urn}"
+            for pc in proto.components.pcollections.values()
+        )
+        return names, coders
+
+    assert graph(pipeline_options(beam_args)) == graph(PipelineOptions(beam_args))
