@@ -10,9 +10,9 @@ record (a few dozen weighted terms); two articles score the IDF-weighted cosine 
 Candidates come from an inverted index: every article posts its most distinctive terms (by weight
 times IDF) under ``(time bucket, term)`` keys; a ``GroupByKey`` gathers each posting list, capped so
 that a hot term costs at most ``posting_cap`` comparisons per member. Nothing compares all pairs.
-Posting lists carry article ids only; each list tells each member its partners, and each article
-sums its partners' evidence over the lists it is in (a pair sharing several keys is compared once,
-with the summed IDF of the keys it shares as its evidence), each article
+Posting lists carry article ids only. Each list tells each member its partners, and each article
+sums a partner's evidence over the lists they share (a pair sharing several keys is compared once,
+with the summed IDF of the keys it shares as its evidence); each article then
 keeps its ``max_candidates`` candidates with the most evidence (a pair is compared when either end
 keeps it, so the comparisons grow linearly with the articles, not with their density), and the
 pairs are then joined with both articles' features (two ``CoGroupByKey``s), so an article's
