@@ -29,6 +29,7 @@ from apache_beam.pvalue import PCollection
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.transforms.window import FixedWindows
 
+from pipelines.ingest_job import ViewCachingOptions
 from transforms.core import FeedSource, PipelineConfig, load_config
 from transforms.core.schemas import (
     ARTICLE_SCHEMA,
@@ -305,7 +306,7 @@ def job_from_args(args: argparse.Namespace, now: Optional[float] = None) -> Stre
 
 def stream_options(beam_args: Sequence[str]) -> PipelineOptions:
     """Beam options with streaming on; the runner must be named (no silent default)."""
-    options = PipelineOptions(list(beam_args))
+    options = ViewCachingOptions(list(beam_args))
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         raise ValueError(f"choose a runner explicitly: --runner one of {', '.join(RUNNERS)}")
