@@ -14,7 +14,6 @@ from typing import Any, BinaryIO, NamedTuple, Optional
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import PCollection
@@ -23,6 +22,7 @@ from apache_beam.transforms.window import FixedWindows, IntervalWindow
 
 from transforms.core.schemas import to_table
 from transforms.core.tables import write_json
+from transforms.sinks.parquet import encode_table
 from transforms.sinks.summary import FEED_STAGE, count_key
 
 
@@ -40,7 +40,7 @@ class ParquetTableSink(fileio.FileSink):
 
     def __init__(self, schema: pa.Schema, compression: str = "zstd") -> None:
         self._schema = schema
-        self._compression = None if compression == "none" else compression
+        self._compression = compression
         self._handle: Optional[BinaryIO] = None
         self._rows: list[Any] = []
 
@@ -54,9 +54,7 @@ class ParquetTableSink(fileio.FileSink):
     def flush(self) -> None:
         assert self._handle is not None
         # The whole file at once: a Parquet footer is written only when the writer closes.
-        pq.write_table(
-            to_table(self._rows, self._schema), self._handle, compression=self._compression
-        )
+        encode_table(to_table(self._rows, self._schema), self._handle, self._compression)
         self._rows = []
 
 
