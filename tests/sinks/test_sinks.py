@@ -13,18 +13,21 @@ def _write(tmp_path, records, **kw):
         p | beam.Create(records) | WriteParquetTable(str(tmp_path), run_id="r1", **kw)
 
 
-def test_partitioned_sharded_sorted_files(tmp_path):
-    arts = [article(f"id{n:02d}", published=f"2024-01-0{1 + n % 2}T00:00:00Z") for n in range(20)]
-    arts.append(article("undated", published=None))
+def _write_articles(tmp_path, arts, **kw):
     _write(
         tmp_path,
         arts,
         schema=ARTICLE_SCHEMA,
         sort_key=lambda a: a.article_id,
         shard_key=lambda a: a.article_id,
-        partition=article_partition,
-        shards=3,
+        **kw,
     )
+
+
+def test_partitioned_sharded_sorted_files(tmp_path):
+    arts = [article(f"id{n:02d}", published=f"2024-01-0{1 + n % 2}T00:00:00Z") for n in range(20)]
+    arts.append(article("undated", published=None))
+    _write_articles(tmp_path, arts, partition=article_partition, shards=3)
     dirs = sorted(p.name for p in tmp_path.iterdir())
     assert dirs == ["date=2024-01-01", "date=2024-01-02"]  # undated goes by fetch date (01-02)
     files = sorted(tmp_path.rglob("*.parquet"))
@@ -75,13 +78,7 @@ def test_columns_are_plain_encoded_and_compressed(tmp_path):
     import duckdb
 
     arts = [article(f"id{n:02d}") for n in range(30)]
-    _write(
-        tmp_path,
-        arts,
-        schema=ARTICLE_SCHEMA,
-        sort_key=lambda a: a.article_id,
-        shard_key=lambda a: a.article_id,
-    )
+    _write_articles(tmp_path, arts)
     (path,) = tmp_path.glob("part-r1-*-of-*.parquet")
     meta = pq.ParquetFile(path).metadata
     chunks = [meta.row_group(0).column(i) for i in range(meta.num_columns)]
