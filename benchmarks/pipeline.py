@@ -54,15 +54,11 @@ def measured_run(command: list[str]) -> Measure:
     return Measure(elapsed, peak / 2**20)
 
 
-def ours(
+def ingest_args(
     outlets: Path, recording: Path, out: Path, workers: int, progress: bool = False
 ) -> list[str]:
-    """The job's command line (``progress``: ``--progress`` instead of ``--no_progress``)."""
-    command = [
-        sys.executable,
-        "-m",
-        "pipelines.cli",
-        "ingest",
+    """Arguments of ``newsbeam ingest`` for the benchmark run (``progress``: ``--progress``)."""
+    args = [
         "--outlets",
         str(outlets),
         "--replay",
@@ -78,8 +74,16 @@ def ours(
         "FnApiRunner",
     ]
     if workers > 1:
-        command += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    return command
+        args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return args
+
+
+def ours(
+    outlets: Path, recording: Path, out: Path, workers: int, progress: bool = False
+) -> list[str]:
+    """The job's command line."""
+    command = [sys.executable, "-m", "pipelines.cli", "ingest"]
+    return command + ingest_args(outlets, recording, out, workers, progress)
 
 
 def bare(outlets: Path, recording: Path, out: Path, workers: int) -> list[str]:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import EXTRACTION, build_recording  # noqa: E402
+from pipeline import EXTRACTION, build_recording, ingest_args  # noqa: E402
 
 BUNDLE_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
 _BUNDLE_PREFIX = "Running bundle for stage "
@@ -118,28 +118,6 @@ class _BundleLog(logging.Handler):
             self.bundles.append(Bundle(time.perf_counter(), rss_mb(), stage))
 
 
-def job_argv(outlets: Path, recording: Path, out: Path, workers: int) -> list[str]:
-    """Arguments of ``newsbeam ingest`` for the run (as ``benchmarks/pipeline.py`` runs it)."""
-    argv = [
-        "--outlets",
-        str(outlets),
-        "--replay",
-        str(recording),
-        "--output",
-        str(out),
-        "--run_id",
-        "bench",
-        "--as_of",
-        "2026-11-25",
-        "--no_progress",
-        "--runner",
-        "FnApiRunner",
-    ]
-    if workers > 1:
-        argv += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    return argv
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Build the recording, run the job once with the bundle log on, print the groups."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,7 +143,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         bundle_logger.setLevel(logging.DEBUG)
         bundle_logger.addHandler(log)
         bundle_logger.propagate = False
-        code = ingest.main(job_argv(outlets, recording, work / "out", args.workers))
+        code = ingest.main(ingest_args(outlets, recording, work / "out", args.workers))
         ended = time.perf_counter()
     if code != 0 or not log.bundles:
         print(f"the job failed (exit {code}) or logged no bundles", file=sys.stderr)
