@@ -87,6 +87,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/dedup.py --layers all --n $(BENCH_STORIES_N)
 	$(PY) benchmarks/progress.py
 	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/stages.py
+	$(PY) benchmarks/stages.py --workers 2
 	$(MAKE) peers-venv
 	$(PY) benchmarks/peers.py
 
