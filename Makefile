@@ -22,14 +22,14 @@ $(PY):
 $(UV): | $(PY)
 	$(PIP) install --quiet "uv>=0.9,<1"
 
-# Installed packages get their .pyc files (uv compiles what it installs; compileall the packages
-# an earlier install left uncompiled). Python writes none itself when PYTHONDONTWRITEBYTECODE is
-# set (it is on this machine), and then compiles Beam, gRPC and protobuf from source in every
-# process: 3 s of each job run and of each of Beam's worker processes (974 pages, one worker:
-# 52.7 -> 49.4 s; two workers: 39.5 -> 35.3 s).
+# Installed packages get their .pyc files (compileall over the venv after each install, which
+# also covers packages an earlier install left uncompiled). Python writes none itself when
+# PYTHONDONTWRITEBYTECODE is set (it is on this machine), and then compiles Beam, gRPC and
+# protobuf from source in every process: 3 s of each job run and of each of Beam's worker
+# processes (974 pages, one worker: 52.7 -> 49.4 s; two workers: 39.5 -> 35.3 s).
 COMPILE = -m compileall -q -j 0
 $(STAMP): pyproject.toml | $(UV)
-	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e ".[test,dataflow]"
+	$(UV) pip install --quiet --python $(PY) -e ".[test,dataflow]"
 	$(PY) $(COMPILE) $(VENV)/lib > /dev/null || echo "compileall: some files stay source-only"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
@@ -80,8 +80,9 @@ airflow-check: $(AIRFLOW_STAMP)
 BENCH_N ?= 100000
 BENCH_STORIES_N ?= 20000
 bench: $(STAMP)
-	$(UV) pip install --quiet --compile-bytecode --python $(PY) -e ".[test,dataflow,bench]"
-	$(PY) $(COMPILE) pipelines transforms evaluation benchmarks
+	$(UV) pip install --quiet --python $(PY) -e ".[test,dataflow,bench]"
+	$(PY) $(COMPILE) $(VENV)/lib pipelines transforms evaluation benchmarks > /dev/null \
+		|| echo "compileall: some files stay source-only"
 	$(PY) benchmarks/quality_cost.py
 	$(PY) benchmarks/dedup.py --n $(BENCH_N)
 	$(PY) benchmarks/dedup.py --layers all --n $(BENCH_STORIES_N)
@@ -98,7 +99,7 @@ PEERS_VENV ?= .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed-peers-3
 $(PEERS_STAMP): | $(UV)
 	$(PYTHON) -m venv $(PEERS_VENV)
-	$(UV) pip install --quiet --compile-bytecode --python $(PEERS_VENV)/bin/python "newspaper4k==0.9.6" "news-please==1.6.16" \
+	$(UV) pip install --quiet --python $(PEERS_VENV)/bin/python "newspaper4k==0.9.6" "news-please==1.6.16" \
 		"langdetect==1.0.9" "feedparser>=6.0.11,<7" "pyarrow>=16,<26" "PyYAML>=6,<7"
 	$(PEERS_VENV)/bin/python $(COMPILE) $(PEERS_VENV)/lib > /dev/null || echo "compileall: some files stay source-only"
 	touch $(PEERS_STAMP)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline import EXTRACTION, build_recording, ingest_args  # noqa: E402
+from procs import PAGE  # noqa: E402
 
 BUNDLE_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
 _BUNDLE_PREFIX = "Running bundle for stage "
@@ -101,7 +102,7 @@ def rss_mb() -> float:
     """This process's resident memory now."""
     with open("/proc/self/statm", "rb") as handle:
         pages = int(handle.read().split()[1])
-    return pages * 4096 / 2**20
+    return pages * PAGE / 2**20
 
 
 class _BundleLog(logging.Handler):
