@@ -785,3 +785,34 @@ def test_packed_features_round_trip_exactly():
     assert unpack_features(pack_features(empty)) == empty
     with pytest.raises(ValueError, match="separator"):
         pack_features(features._replace(terms=["e:bad\x1fterm"], weights=[1.0]))
+
+
+def test_weighted_copies_score_exactly_as_the_features_do():
+    from collections import Counter
+
+    from transforms.dedup.story.scoring import copy_similarity, weighted_copy
+
+    articles = [
+        *fixture_features(fixture_articles()),
+        feats("short-en", "2023-09-13T10:00:00Z", "Putin meets Kim at Vostochny, 13 September"),
+        feats("short-ru", "2023-09-13T10:00:00Z", "Путин и Ким на Восточном 13 сентября", "ru"),
+        feats("empty", "2023-09-13T10:00:00Z", "", "en"),
+    ]
+    df = Counter(term for a in articles for term in a.terms)
+    idf = IdfTable({t: c for t, c in df.items() if c >= 2}, len(articles))
+    walked = Counter()
+    for a in articles:
+        copy = weighted_copy(a, IdfTable(idf.df, idf.n_docs, idf))
+        for b in articles:
+            table = IdfTable(idf.df, idf.n_docs, idf)
+            # Bit for bit: the same products summed in the same order as story_similarity.
+            assert copy_similarity(copy, b, table) == story_similarity(a, b, table), (a, b)
+            anchors_only = a.language != b.language
+            smaller = len(table.weighted(b, anchors_only).values) < len(
+                table.weighted(a, anchors_only).values
+            )
+            walked[(anchors_only, smaller)] += story_similarity(a, b, table) > 0
+    # Both languages cases, each walking either side, with shared terms.
+    assert all(walked[(cross, smaller)] for cross in (False, True) for smaller in (False, True))
+    with pytest.raises(ValueError, match="separator"):
+        weighted_copy(articles[0]._replace(terms=["e:bad\x1fterm"], weights=[1.0]), idf)

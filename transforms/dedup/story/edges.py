@@ -16,9 +16,10 @@ with the summed IDF of the keys it shares as its evidence); each article then
 keeps its ``max_candidates`` candidates with the most evidence (a pair is compared when either end
 keeps it, so the comparisons grow linearly with the articles, not with their density), and the
 pairs are then joined with both articles' features (two ``CoGroupByKey``s), so an article's
-features travel once per candidate pair, not once per key it posts.
+features travel once per candidate pair, not once per key it posts: weighted by IDF once, at the
+first join (``weighted_copy``), so that the second only sums products (``copy_similarity``).
 Pairs beyond the window (up to ``far_window_hours``) come from a second index of the same terms with
-longer buckets. Document frequencies are a Beam combine passed as a side input. An edge is kept when
+longer buckets. Document frequencies are a Beam combine (a dict per bundle) passed as a side input. An edge is kept when
 it is strong, or when it clears a lower threshold and is among the ``top_k`` best edges of an end
 (of both ends with ``mutual``); only same-language edges within the window may pass for their score
 alone. Each article adds at most ``top_k`` weak links, which keeps single-link chaining across
@@ -37,16 +38,26 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Union
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics.metric import Metrics
-from apache_beam.pvalue import AsDict, AsSingleton, PCollection
+from apache_beam.pvalue import AsSingleton, PCollection
 from apache_beam.transforms import combiners
 
 from transforms.core.timeutil import parse_iso
-from transforms.dedup.story.scoring import IdfFn, IdfTable, StoryScorer, TermScorer, idf_value
+from transforms.dedup.story.scoring import (
+    TERM_SEP,
+    IdfFn,
+    IdfTable,
+    StoryScorer,
+    TermScorer,
+    WeightedCopy,
+    copy_similarity,
+    idf_value,
+    weighted_copy,
+)
 from transforms.dedup.story.settings import STAGE, StoryEdge, StoryFeatures, StorySettings
 
 
@@ -129,8 +140,52 @@ def pair_threshold(
     a: StoryFeatures, b: StoryFeatures, settings: StorySettings, near: bool = True
 ) -> float:
     """The score an edge must reach: by language, and at least ``far_threshold`` when far apart."""
-    base = settings.threshold if a.language == b.language else settings.cross_language_threshold
+    return languages_threshold(a.language, b.language, settings, near)
+
+
+def languages_threshold(
+    a_language: str, b_language: str, settings: StorySettings, near: bool = True
+) -> float:
+    """``pair_threshold`` of two articles in these languages."""
+    same = a_language == b_language
+    base = settings.threshold if same else settings.cross_language_threshold
     return base if near else max(base, settings.far_threshold)
+
+
+class SharedTermCounts(beam.CombineFn):
+    """Document frequencies of the terms found in at least two articles: ``{term: count}``.
+
+    One input per article (its terms, unique), counted into a dict: one element per article
+    instead of one per term (~94 per article, two steps each in ``Count.PerElement``). A term in
+    one article links nothing; leaving those out keeps the side input small.
+    """
+
+    def create_accumulator(self) -> dict[str, int]:
+        """No terms counted."""
+        return {}
+
+    def add_input(self, counts: dict[str, int], terms: Iterable[str]) -> dict[str, int]:
+        """Count one article's terms."""
+        get = counts.get
+        for term in terms:
+            counts[term] = get(term, 0) + 1
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[dict[str, int]]) -> dict[str, int]:
+        """Sum the counts into the first accumulator."""
+        parts = iter(accumulators)
+        merged = next(parts, None)
+        if merged is None:
+            return {}
+        for part in parts:
+            get = merged.get
+            for term, count in part.items():
+                merged[term] = get(term, 0) + count
+        return merged
+
+    def extract_output(self, counts: dict[str, int]) -> dict[str, int]:
+        """The terms in two articles or more."""
+        return {term: count for term, count in counts.items() if count >= 2}
 
 
 class _PostKeysFn(beam.DoFn):
@@ -285,10 +340,6 @@ def kept_candidates(
         yield (article_id, other) if article_id < other else (other, article_id), near
 
 
-# Separates the terms of a packed article (terms are letters, digits and ``:``, never controls).
-_TERM_SEP = "\x1f"
-
-
 class PackedFeatures(NamedTuple):
     """``StoryFeatures`` in flat fields: the copy that travels with each candidate pair.
 
@@ -306,13 +357,13 @@ class PackedFeatures(NamedTuple):
 
 def pack_features(features: StoryFeatures) -> PackedFeatures:
     """Pack features losslessly (weights and vector as float64 bytes)."""
-    if any(_TERM_SEP in term for term in features.terms):
+    if any(TERM_SEP in term for term in features.terms):
         raise ValueError(f"a story term of {features.article_id} contains the separator")
     return PackedFeatures(
         features.article_id,
         features.published_at,
         features.language,
-        _TERM_SEP.join(features.terms),
+        TERM_SEP.join(features.terms),
         array("d", features.weights).tobytes(),
         array("d", features.vector).tobytes(),
     )
@@ -324,7 +375,7 @@ def unpack_features(packed: PackedFeatures) -> StoryFeatures:
         article_id=packed.article_id,
         published_at=packed.published_at,
         language=packed.language,
-        terms=packed.terms.split(_TERM_SEP) if packed.terms else [],
+        terms=packed.terms.split(TERM_SEP) if packed.terms else [],
         weights=array("d", packed.weights).tolist(),
         vector=array("d", packed.vector).tolist(),
     )
@@ -339,35 +390,71 @@ def preferred_features(copies: Iterable[tuple[bool, StoryFeatures]]) -> Optional
     return best[1] if best else None
 
 
-def _join_first(
-    element: tuple[str, dict[str, Iterable[Any]]],
-) -> Iterator[tuple[str, tuple[PackedFeatures, bool]]]:
-    """(a, {features, pairs (b, near)}) -> (b, (a's packed features, near)) for each pair of a."""
-    _, joined = element
-    first = preferred_features(joined["features"])
-    if first is None:
-        return
-    packed = pack_features(first)
-    for second, near in joined["pairs"]:
-        yield second, (packed, near)
+def uses_weighted_copies(scorer: StoryScorer) -> bool:
+    """Whether pairs can carry IDF-weighted copies (``copy_similarity``) instead of features.
+
+    Only the default term scorer: another scorer reads the features themselves (a vector ...).
+    """
+    return type(scorer) is TermScorer
 
 
-class _ScorePairsFn(beam.DoFn):
-    """(b, {features, firsts}): score b with each packed first; emit the pairs that pass."""
+class _IdfFn(beam.DoFn):
+    """A DoFn reading the document frequencies: one ``IdfTable`` per element (its weighted terms
+    stay bounded by the element), all sharing the IDFs computed so far for the side input."""
+
+    _shared: Optional[IdfTable] = None
+
+    def element_idf(self, df: Mapping[str, int], n_docs: int) -> IdfTable:
+        """A fresh table for one element over the shared IDFs of this side input."""
+        shared = self._shared
+        if shared is None or shared.df is not df or shared.n_docs != max(1, n_docs):
+            shared = self._shared = IdfTable(df, n_docs)
+        return IdfTable(df, n_docs, shared)
+
+
+# What travels with a candidate pair to its second end: the first end's weighted copy or features.
+FirstCopy = tuple[Union[WeightedCopy, PackedFeatures], bool]
+
+
+class _ToSecondFn(_IdfFn):
+    """(a, {features, pairs (b, near)}) -> (b, (a's copy, near)) for each pair of a.
+
+    a's copy is made once for all its pairs: with the default scorer its terms weighted by IDF
+    (``weighted_copy``), else its packed features.
+    """
+
+    def __init__(self, weighted: bool) -> None:
+        """``weighted``: send ``weighted_copy``s (``uses_weighted_copies``)."""
+        self.weighted = weighted
+
+    def process(
+        self,
+        element: tuple[str, dict[str, Iterable[Any]]],
+        df: Mapping[str, int],
+        n_docs: int,
+    ) -> Iterator[tuple[str, FirstCopy]]:
+        """Yield ``(b, (copy of a, near))`` for each pair ``(b, near)`` of a."""
+        _, joined = element
+        first = preferred_features(joined["features"])
+        if first is None:
+            return
+        copy: Union[WeightedCopy, PackedFeatures]
+        if self.weighted:
+            copy = weighted_copy(first, self.element_idf(df, n_docs))
+        else:
+            copy = pack_features(first)
+        for second, near in joined["pairs"]:
+            yield second, (copy, near)
+
+
+class _ScorePairsFn(_IdfFn):
+    """(b, {features, firsts}): score b with each first's copy; emit the pairs that pass."""
 
     def __init__(self, settings: StorySettings, scorer: StoryScorer) -> None:
         """Keep the settings and the scorer (pickled with the DoFn)."""
         self.settings = settings
         self.scorer = scorer
         self.compared = Metrics.counter(STAGE, "pairs_compared")
-        self._idf: Optional[IdfTable] = None
-
-    def idf_table(self, df: Mapping[str, int], n_docs: int) -> IdfTable:
-        """A table for one element that shares the IDFs computed for this side input so far."""
-        shared = self._idf
-        if shared is None or shared.df is not df or shared.n_docs != max(1, n_docs):
-            shared = self._idf = IdfTable(df, n_docs)
-        return IdfTable(df, n_docs, shared)
 
     def process(
         self,
@@ -385,13 +472,19 @@ class _ScorePairsFn(beam.DoFn):
         b = preferred_features(joined["features"])
         if b is None:
             return
-        idf = self.idf_table(df, n_docs)
-        for packed, near in joined["firsts"]:
-            a = unpack_features(packed)
+        idf = self.element_idf(df, n_docs)
+        settings = self.settings
+        for copy, near in joined["firsts"]:
             self.compared.inc()
-            score = self.scorer.score(a, b, idf)
-            if score >= pair_threshold(a, b, self.settings, near):
-                yield (a.article_id, b.article_id), (score, near, near and a.language == b.language)
+            if isinstance(copy, PackedFeatures):
+                a = unpack_features(copy)
+                a_id, a_language = a.article_id, a.language
+                score = self.scorer.score(a, b, idf)
+            else:
+                a_id, a_language = copy[0], copy[1]
+                score = copy_similarity(copy, b, idf)
+            if score >= languages_threshold(a_language, b.language, settings, near):
+                yield (a_id, b.article_id), (score, near, near and a_language == b.language)
 
 
 # (score, among the end's k best, may bypass the rank rule, within the window)
@@ -462,21 +555,20 @@ class SameStoryEdges(beam.PTransform):
         articles = tagged | "FlattenArticles" >> beam.Flatten()
         df = (
             articles
-            | "TermsOf" >> beam.FlatMap(lambda e: e[1].terms)
-            | "CountTerms" >> combiners.Count.PerElement()
-            # A term in one article links nothing; leaving those out keeps the side input small.
-            | "KeepSharedTerms" >> beam.Filter(lambda kv: kv[1] >= 2)
+            | "TermsOf" >> beam.Map(lambda e: e[1].terms)
+            | "CountTerms" >> beam.CombineGlobally(SharedTermCounts())
         )
         n_docs = articles | "CountArticles" >> combiners.Count.Globally()
         limit = self.settings.max_candidates
         pairs = (
             articles
-            | "PostKeys" >> beam.ParDo(_PostKeysFn(self.settings), AsDict(df), AsSingleton(n_docs))
+            | "PostKeys"
+            >> beam.ParDo(_PostKeysFn(self.settings), AsSingleton(df), AsSingleton(n_docs))
             | "GroupPostings" >> beam.GroupByKey()
             | (
                 "PostingCandidates"
                 >> beam.ParDo(
-                    _PostingCandidatesFn(self.settings), AsDict(df), AsSingleton(n_docs)
+                    _PostingCandidatesFn(self.settings), AsSingleton(df), AsSingleton(n_docs)
                 ).with_output_types(tuple[str, ListCandidates])
             )
             # The same pair may share several keys: it is compared once, with their summed
@@ -496,7 +588,14 @@ class SameStoryEdges(beam.PTransform):
                 "pairs": pairs | "ByFirst" >> beam.Map(lambda p: (p[0][0], (p[0][1], p[1]))),
             }
             | "JoinFirst" >> beam.CoGroupByKey()
-            | "ToSecond" >> beam.FlatMap(_join_first)
+            | (
+                "ToSecond"
+                >> beam.ParDo(
+                    _ToSecondFn(uses_weighted_copies(self.scorer)),
+                    AsSingleton(df),
+                    AsSingleton(n_docs),
+                )
+            )
         )
         scored = (
             {"features": by_id, "firsts": firsts}
@@ -504,7 +603,7 @@ class SameStoryEdges(beam.PTransform):
             | (
                 "ScoreCandidates"
                 >> beam.ParDo(
-                    _ScorePairsFn(self.settings, self.scorer), AsDict(df), AsSingleton(n_docs)
+                    _ScorePairsFn(self.settings, self.scorer), AsSingleton(df), AsSingleton(n_docs)
                 )
             )
         )

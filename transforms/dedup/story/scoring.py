@@ -1,6 +1,7 @@
 """Score two articles' story features: IDF-weighted cosine of comparable terms; scorers."""
 
 import math
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, Optional, Protocol
 
@@ -103,6 +104,63 @@ def story_similarity(a: StoryFeatures, b: StoryFeatures, idf: IdfFn) -> float:
     if dot <= 0.0 or wa.norm2 == 0.0 or wb.norm2 == 0.0:
         return 0.0
     return dot / math.sqrt(wa.norm2 * wb.norm2)
+
+
+# Separates the terms of a packed article (terms are letters, digits and ``:``, never controls).
+TERM_SEP = "\x1f"
+
+# An article's IDF-weighted terms as they travel with each candidate pair to the other end's
+# worker: (article id, language, terms joined by ``TERM_SEP``, their weights times IDF as float64
+# bytes, squared norm of all of them, squared norm of the anchors, number of anchors). A plain
+# tuple of strings, bytes and numbers: Beam's coder writes it without pickling.
+WeightedCopy = tuple[str, str, str, bytes, float, float, int]
+
+
+def weighted_copy(features: StoryFeatures, idf: "IdfTable") -> WeightedCopy:
+    """``features`` weighted by IDF once, for ``copy_similarity`` at the other end of each pair."""
+    if any(TERM_SEP in term for term in features.terms):
+        raise ValueError(f"a story term of {features.article_id} contains the separator")
+    full = idf.weighted(features, False)
+    anchors = idf.weighted(features, True)
+    return (
+        features.article_id,
+        features.language,
+        TERM_SEP.join(full.values),
+        array("d", full.values.values()).tobytes(),
+        full.norm2,
+        anchors.norm2,
+        len(anchors.values),
+    )
+
+
+def copy_similarity(copy: WeightedCopy, b: StoryFeatures, idf: "IdfTable") -> float:
+    """``story_similarity`` of the article ``copy`` was made from and ``b``, to the last bit.
+
+    The same products summed in the same order (the side with fewer comparable terms is walked
+    in term order), so the score does not depend on which of the two paths computed it.
+    """
+    _, language, joined, packed, norm2, anchor_norm2, anchor_count = copy
+    anchors_only = language != b.language
+    wb = idf.weighted(b, anchors_only)
+    terms = joined.split(TERM_SEP) if joined else []
+    values = array("d", packed).tolist()
+    a_norm2, a_count = (anchor_norm2, anchor_count) if anchors_only else (norm2, len(terms))
+    dot = 0.0
+    if len(wb.values) < a_count:
+        mine = dict(zip(terms, values, strict=True))
+        for term, value in wb.values.items():
+            found = mine.get(term)
+            if found is not None:
+                dot += value * found
+    else:
+        other = wb.values  # anchors only across languages: a's other terms are not found
+        for term, value in zip(terms, values, strict=True):
+            found = other.get(term)
+            if found is not None:
+                dot += value * found
+    if dot <= 0.0 or a_norm2 == 0.0 or wb.norm2 == 0.0:
+        return 0.0
+    return dot / math.sqrt(a_norm2 * wb.norm2)
 
 
 def vector_cosine(a: Sequence[float], b: Sequence[float]) -> float:
