@@ -19,12 +19,13 @@ pairs are then joined with both articles' features (two ``CoGroupByKey``s), so a
 features travel once per candidate pair, not once per key it posts: weighted by IDF once, at the
 first join (``weighted_copy``), so that the second only sums products (``copy_similarity``).
 Pairs beyond the window (up to ``far_window_hours``) come from a second index of the same terms with
-longer buckets. Document frequencies are a Beam combine (a dict per bundle) passed as a side input. An edge is kept when
-it is strong, or when it clears a lower threshold and is among the ``top_k`` best edges of an end
-(of both ends with ``mutual``); only same-language edges within the window may pass for their score
-alone. Each article adds at most ``top_k`` weak links, which keeps single-link chaining across
-events rare once the integration joins edges into connected components. Across languages only names,
-numbers and dates are compared, since content words of two languages never match.
+longer buckets. Document frequencies are a Beam combine (a dict per bundle) passed as a side input.
+An edge is kept when it is strong, or when it clears a lower threshold and is among the ``top_k``
+best edges of an end (of both ends with ``mutual``); only same-language edges within the window may
+pass for their score alone. Each article adds at most ``top_k`` weak links, which keeps single-link
+chaining across events rare once the integration joins edges into connected components. Across
+languages only names, numbers and dates are compared, since content words of two languages never
+match.
 
 The scorer is pluggable (``StoryScorer``): ``EmbeddingBlendScorer`` mixes in the cosine of vectors
 that ``EmbedStories`` computes with Beam's ``RunInference`` from any ``ModelHandler``
