@@ -14,7 +14,10 @@ duplicate; a report never labelled a duplicate of another event's article). Ends
 ``dedup_all_seconds``, ``dedup_all_peak_rss_gb``, ``dedup_all_articles_per_s`` (the first
 ``--max-candidates`` and ``--posting-cap`` values: the story layer's defaults unless given). With
 several values (max_candidates 0: no limit), every combination is a row, the runs interleaved,
-and ``dedup_all_seconds_max_candidates_<v>_posting_cap_<c>`` etc. follow for each.
+and ``dedup_all_seconds_max_candidates_<v>_posting_cap_<c>`` etc. follow for each. Then
+``story_features_ms`` (the same-story features of 2,000 of the articles, one process) and
+``story_features_1m_2cores_s``: what those features alone take for a million articles on two
+cores, perfectly parallel, a floor under the whole layer's time there.
 
 Default (``--layers near``):
 
@@ -43,6 +46,7 @@ Ends with ``dedup_seconds``, ``dedup_peak_rss_gb`` and ``dedup_vs_datasketch`` (
 """
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -254,6 +258,19 @@ def story_quality(data: Path, labels: Sequence[Sequence[str]]) -> dict[str, Any]
     }
 
 
+def features_ms(data: Path, sample: int) -> float:
+    """Milliseconds per article of ``story_features`` over the first ``sample`` articles, here."""
+    from transforms.dedup.story.features import story_features
+
+    articles: list[Any] = []
+    for path in shards_of(data):
+        articles += list(itertools.islice(read_articles(path), sample - len(articles)))
+    started = time.perf_counter()
+    for a in articles:
+        story_features(a.title, a.description, a.text, a.language, a.published_at, a.article_id)
+    return (time.perf_counter() - started) * 1000.0 / max(1, len(articles))
+
+
 def main_all(args: argparse.Namespace, settings: Sequence[tuple[int, int]]) -> None:
     """``--layers all``: build the story corpus, run DedupArticles per setting, print the table.
 
@@ -306,12 +323,21 @@ def main_all(args: argparse.Namespace, settings: Sequence[tuple[int, int]]) -> N
             f"| {scores['story_precision']:.3f} / {scores['story_recall']:.3f} / "
             f"{scores['story_f1']:.3f} | {scores['copies_labelled']:.3f} |"
         )
+    # A floor of the layer at a million articles on two cores: its features alone, pure Python,
+    # an article at a time, perfectly parallel (everything else in the table comes on top).
+    cost = features_ms(workdir, 2000)
+    print(
+        f"\nstory features: {cost:.2f} ms an article (2,000 of these, one process); "
+        f"1M articles on 2 cores: {cost * 1e6 / 2 / 1000:.0f} s at best for them alone"
+    )
     print()
     for index, (setting, seconds, peak, _, _) in enumerate(rows):
         suffix = "" if index == 0 else f"_max_candidates_{setting[0]}_posting_cap_{setting[1]}"
         print(f"dedup_all_seconds{suffix}: {seconds:.1f}")
         print(f"dedup_all_peak_rss_gb{suffix}: {peak:.2f}")
         print(f"dedup_all_articles_per_s{suffix}: {info['articles'] / seconds:.0f}")
+    print(f"story_features_ms: {cost:.2f}")
+    print(f"story_features_1m_2cores_s: {cost * 1e6 / 2 / 1000:.0f}")
 
 
 def run_datasketch(data: Path) -> dict[str, Any]:

@@ -7,8 +7,11 @@ peer runs ``benchmarks/bare_loop.py --engine newspaper4k|newsplease`` (feedparse
 article parser -> seeded langdetect -> one Parquet file: text, title, date, language) from its
 own venv (``make peers-venv`` builds ``.venv-peers``: newspaper4k 0.9.6 and news-please 1.6.16
 pin versions that conflict with ours); newsbeam runs its whole job (``newsbeam ingest --replay``,
-FnApiRunner, 1 worker). Interleaved, medians. Prints a table and ``vs_newspaper4k`` /
-``vs_newsplease`` (the peer's time / ours: how many times faster newsbeam is).
+FnApiRunner, 1 worker). The bare loop of the libraries newsbeam is built on (trafilatura +
+langdetect, ``benchmarks/bare_loop.py``, our venv) runs alongside: what any job built on them
+could reach at best. Interleaved, medians. Prints a table, ``vs_newspaper4k`` / ``vs_newsplease``
+(the peer's time / ours: how many times faster newsbeam is) and ``bare_vs_newspaper4k`` /
+``bare_vs_newsplease`` (the peer's time / the bare loop's: the ceiling of those ratios).
 """
 
 import argparse
@@ -22,7 +25,7 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipeline import EXTRACTION, Measure, build_recording, measured_run, ours  # noqa: E402
+from pipeline import EXTRACTION, Measure, bare, build_recording, measured_run, ours  # noqa: E402
 
 PEERS = {"newspaper4k": "newspaper4k", "news-please": "newsplease"}
 
@@ -46,11 +49,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         work = Path(tmp)
         outlets, recording = build_recording(work, args.pages, args.sets, args.corpus)
         for rep in range(args.reps):
-            order = ["newsbeam", *PEERS]
+            order = ["newsbeam", "bare loop", *PEERS]
             for name in order if rep % 2 == 0 else order[::-1]:
                 out = work / f"out-{name}-{rep}"
                 if name == "newsbeam":
                     command = ours(outlets, recording, out, 1)
+                elif name == "bare loop":
+                    command = bare(outlets, recording, out.with_suffix(".parquet"), 1)
                 else:
                     command = [str(args.peers_python), script, str(outlets), str(recording)]
                     command += [str(out.with_suffix(".parquet")), "--engine", PEERS[name]]
@@ -65,6 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"| {name} | {seconds:.1f} | {rss[name]:.0f} |")
     print(f"vs_newspaper4k: {med['newspaper4k'] / med['newsbeam']:.2f}")
     print(f"vs_newsplease: {med['news-please'] / med['newsbeam']:.2f}")
+    print(f"bare_vs_newspaper4k: {med['newspaper4k'] / med['bare loop']:.2f}")
+    print(f"bare_vs_newsplease: {med['news-please'] / med['bare loop']:.2f}")
     return 0
 
 
