@@ -337,6 +337,24 @@ def test_candidate_pairs_cap_long_posting_lists_to_time_neighbours():
     assert list(candidate_pairs(old, 5)) == []  # old-old pairs were scored by earlier runs
 
 
+def test_posting_records_are_plain_tuples_beams_coder_writes_without_pickling():
+    from apache_beam.coders.coders import FastPrimitivesCoder
+
+    from transforms.dedup.story.edges import _Member, _PostKeysFn
+
+    features = feats("x1", "2023-09-13T10:00:00Z", "Putin meets Kim at Vostochny cosmodrome")
+    df = dict.fromkeys(features.terms, 2)
+    records = list(_PostKeysFn(StorySettings()).process((True, features), df, 4))
+    assert records and all(type(member) is tuple for _, member in records)
+    coder = FastPrimitivesCoder()
+    key, member = records[0]
+    assert member == (True, 470722.0, "x1")
+    # A pickled value is written as UNKNOWN_TYPE (0xFF) followed by the pickle: a NamedTuple is.
+    assert b"\xff" not in coder.encode((key, member))
+    assert b"\xff" in coder.encode((key, _Member(*member)))
+    assert coder.decode(coder.encode((key, member))) == (key, member)
+
+
 def test_weak_edges_need_a_rank_strong_edges_do_not():
     edges = [("b", 0.15, True, True), ("c", 0.12, True, True), ("d", 0.3, True, True)]
     votes = dict(neighbour_votes("a", edges, k=1))

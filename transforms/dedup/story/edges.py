@@ -115,11 +115,17 @@ class _Member(NamedTuple):
 
     Only the id travels through the posting lists (an article posts to up to 48 of them); its
     features join the candidate pairs afterwards, once per pair (``JoinFirst``, ``JoinSecond``).
+    It travels as a plain tuple (``MemberRecord``), which Beam's coder writes natively: a
+    NamedTuple would be pickled, 125 bytes and ~6 µs per record instead of 66 bytes and ~2 µs.
     """
 
     is_new: bool
     hours: float
     article_id: str
+
+
+# A ``_Member`` as it travels through ``GroupPostings``.
+MemberRecord = tuple[bool, float, str]
 
 
 def candidate_pairs(members: Sequence[_Member], cap: int) -> Iterator[tuple[_Member, _Member]]:
@@ -205,7 +211,7 @@ class _PostKeysFn(beam.DoFn):
 
     def process(
         self, element: tuple[bool, StoryFeatures], df: Mapping[str, int], n_docs: int
-    ) -> Iterator[tuple[tuple[bool, int, str], _Member]]:
+    ) -> Iterator[tuple[tuple[bool, int, str], MemberRecord]]:
         """Yield ((near, bucket, term), member) for each candidate key and each of its buckets."""
         is_new, features = element
         hours = epoch_hours(features.published_at)
@@ -213,7 +219,7 @@ class _PostKeysFn(beam.DoFn):
             self.undated.inc()
             return
         idf = IdfTable(df, n_docs)
-        member = _Member(is_new, hours, features.article_id)
+        member: MemberRecord = (is_new, hours, features.article_id)
         settings = self.settings
         keys = candidate_terms(features, idf, df, settings.candidate_keys)
         far_keys = keys[: settings.far_candidate_keys]
@@ -288,13 +294,13 @@ class _PostingCandidatesFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[tuple[bool, int, str], Iterable[_Member]],
+        element: tuple[tuple[bool, int, str], Iterable[MemberRecord]],
         df: Mapping[str, int],
         n_docs: int,
     ) -> Iterator[tuple[str, ListCandidates]]:
         """Yield ``(article_id, (evidence, near ids, far ids))`` for the list's members."""
         (near_list, bucket, term), grouped = element
-        members = list(grouped)
+        members = [_Member(*record) for record in grouped]
         if not any(m.is_new for m in members):
             return
         if len(members) > self.settings.posting_cap + 1:
