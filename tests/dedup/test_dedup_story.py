@@ -818,7 +818,7 @@ def test_weighted_copies_score_exactly_as_the_features_do():
     ]
     df = Counter(term for a in articles for term in a.terms)
     idf = IdfTable({t: c for t, c in df.items() if c >= 2}, len(articles))
-    walked = Counter()
+    walked: Counter[tuple[bool, bool]] = Counter()
     for a in articles:
         copy = weighted_copy(a, IdfTable(idf.df, idf.n_docs, idf))
         for b in articles:
