@@ -57,6 +57,7 @@ from transforms.dedup.story.scoring import (
     WeightedCopy,
     copy_similarity,
     idf_value,
+    joined_terms,
     weighted_copy,
 )
 from transforms.dedup.story.settings import STAGE, StoryEdge, StoryFeatures, StorySettings
@@ -195,7 +196,21 @@ class SharedTermCounts(beam.CombineFn):
         return {term: count for term, count in counts.items() if count >= 2}
 
 
-class _PostKeysFn(beam.DoFn):
+class _IdfFn(beam.DoFn):
+    """A DoFn reading the document frequencies: one ``IdfTable`` per element (its weighted terms
+    stay bounded by the element), all sharing the IDFs computed so far for the side input."""
+
+    _shared: Optional[IdfTable] = None
+
+    def element_idf(self, df: Mapping[str, int], n_docs: int) -> IdfTable:
+        """A fresh table for one element over the shared IDFs of this side input."""
+        shared = self._shared
+        if shared is None or shared.df is not df or shared.n_docs != max(1, n_docs):
+            shared = self._shared = IdfTable(df, n_docs)
+        return IdfTable(df, n_docs, shared)
+
+
+class _PostKeysFn(_IdfFn):
     """Post an article under (reach, time bucket, term) for each of its most distinctive terms.
 
     Near keys (``candidate_keys`` terms, buckets as wide as ``window_hours``) find the pairs
@@ -218,7 +233,7 @@ class _PostKeysFn(beam.DoFn):
         if hours is None:
             self.undated.inc()
             return
-        idf = IdfTable(df, n_docs)
+        idf = self.element_idf(df, n_docs)
         member: MemberRecord = (is_new, hours, features.article_id)
         settings = self.settings
         keys = candidate_terms(features, idf, df, settings.candidate_keys)
@@ -364,13 +379,11 @@ class PackedFeatures(NamedTuple):
 
 def pack_features(features: StoryFeatures) -> PackedFeatures:
     """Pack features losslessly (weights and vector as float64 bytes)."""
-    if any(TERM_SEP in term for term in features.terms):
-        raise ValueError(f"a story term of {features.article_id} contains the separator")
     return PackedFeatures(
         features.article_id,
         features.published_at,
         features.language,
-        TERM_SEP.join(features.terms),
+        joined_terms(features.terms, features.article_id),
         array("d", features.weights).tobytes(),
         array("d", features.vector).tobytes(),
     )
@@ -403,20 +416,6 @@ def uses_weighted_copies(scorer: StoryScorer) -> bool:
     Only the default term scorer: another scorer reads the features themselves (a vector ...).
     """
     return type(scorer) is TermScorer
-
-
-class _IdfFn(beam.DoFn):
-    """A DoFn reading the document frequencies: one ``IdfTable`` per element (its weighted terms
-    stay bounded by the element), all sharing the IDFs computed so far for the side input."""
-
-    _shared: Optional[IdfTable] = None
-
-    def element_idf(self, df: Mapping[str, int], n_docs: int) -> IdfTable:
-        """A fresh table for one element over the shared IDFs of this side input."""
-        shared = self._shared
-        if shared is None or shared.df is not df or shared.n_docs != max(1, n_docs):
-            shared = self._shared = IdfTable(df, n_docs)
-        return IdfTable(df, n_docs, shared)
 
 
 # What travels with a candidate pair to its second end: the first end's weighted copy or features.

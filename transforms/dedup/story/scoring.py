@@ -2,7 +2,7 @@
 
 import math
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple, Optional, Protocol
 
 from transforms.dedup.story.settings import StoryFeatures
@@ -95,15 +95,24 @@ def story_similarity(a: StoryFeatures, b: StoryFeatures, idf: IdfFn) -> float:
         wa, wb = weighted_terms(a, idf, anchors_only), weighted_terms(b, idf, anchors_only)
     if len(wb.values) < len(wa.values):
         wa, wb = wb, wa
+    return cosine_of(sparse_dot(wa.values.items(), wb.values), wa.norm2, wb.norm2)
+
+
+def sparse_dot(items: Iterable[tuple[str, float]], other: Mapping[str, float]) -> float:
+    """Sum of ``value * other[term]`` over ``items`` whose term ``other`` has, in their order."""
     dot = 0.0
-    other = wb.values
-    for term, value in wa.values.items():
+    for term, value in items:
         found = other.get(term)
         if found is not None:
             dot += value * found
-    if dot <= 0.0 or wa.norm2 == 0.0 or wb.norm2 == 0.0:
+    return dot
+
+
+def cosine_of(dot: float, norm2: float, other_norm2: float) -> float:
+    """The cosine from a dot product and two squared norms (0 unless all are positive)."""
+    if dot <= 0.0 or norm2 == 0.0 or other_norm2 == 0.0:
         return 0.0
-    return dot / math.sqrt(wa.norm2 * wb.norm2)
+    return dot / math.sqrt(norm2 * other_norm2)
 
 
 # Separates the terms of a packed article (terms are letters, digits and ``:``, never controls).
@@ -116,16 +125,21 @@ TERM_SEP = "\x1f"
 WeightedCopy = tuple[str, str, str, bytes, float, float, int]
 
 
+def joined_terms(terms: Sequence[str], article_id: str) -> str:
+    """An article's terms joined by ``TERM_SEP``; a term holding the separator is refused."""
+    if any(TERM_SEP in term for term in terms):
+        raise ValueError(f"a story term of {article_id} contains the separator")
+    return TERM_SEP.join(terms)
+
+
 def weighted_copy(features: StoryFeatures, idf: "IdfTable") -> WeightedCopy:
     """``features`` weighted by IDF once, for ``copy_similarity`` at the other end of each pair."""
-    if any(TERM_SEP in term for term in features.terms):
-        raise ValueError(f"a story term of {features.article_id} contains the separator")
     full = idf.weighted(features, False)
     anchors = idf.weighted(features, True)
     return (
         features.article_id,
         features.language,
-        TERM_SEP.join(full.values),
+        joined_terms(list(full.values), features.article_id),
         array("d", full.values.values()).tobytes(),
         full.norm2,
         anchors.norm2,
@@ -145,22 +159,11 @@ def copy_similarity(copy: WeightedCopy, b: StoryFeatures, idf: "IdfTable") -> fl
     terms = joined.split(TERM_SEP) if joined else []
     values = array("d", packed).tolist()
     a_norm2, a_count = (anchor_norm2, anchor_count) if anchors_only else (norm2, len(terms))
-    dot = 0.0
     if len(wb.values) < a_count:
-        mine = dict(zip(terms, values, strict=True))
-        for term, value in wb.values.items():
-            found = mine.get(term)
-            if found is not None:
-                dot += value * found
-    else:
-        other = wb.values  # anchors only across languages: a's other terms are not found
-        for term, value in zip(terms, values, strict=True):
-            found = other.get(term)
-            if found is not None:
-                dot += value * found
-    if dot <= 0.0 or a_norm2 == 0.0 or wb.norm2 == 0.0:
-        return 0.0
-    return dot / math.sqrt(a_norm2 * wb.norm2)
+        dot = sparse_dot(wb.values.items(), dict(zip(terms, values, strict=True)))
+        return cosine_of(dot, wb.norm2, a_norm2)
+    # Across languages wb holds anchors only, so a's other terms are not found.
+    return cosine_of(sparse_dot(zip(terms, values, strict=True), wb.values), a_norm2, wb.norm2)
 
 
 def vector_cosine(a: Sequence[float], b: Sequence[float]) -> float:
